@@ -1,0 +1,160 @@
+/* vae-enc: BVH (or motion-feature frames) to motion latents through the causal VAE encoder
+ * (docs/model-format.md 4.4); with --features, BVH to motion features only (docs/motion.md). */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "frameio.h"
+#include "model.h"
+
+static const char usage[] =
+	"usage: vae-enc [options] [FILE]\n"
+	"Encodes a BVH file on the model's skeleton (or a motion-feature stream) into a latent\n"
+	"stream: a begin-of-motion mark, one latent per 4 frames, an end-of-motion mark.\n"
+	"Reads FILE or stdin; the input kind is recognized from its first bytes.\n"
+	"\n"
+	"  -m, --model DIR      model directory (default: $LLAMO_MODEL or the bundled model)\n"
+	"  -o, --output FILE    write the stream to FILE (default: stdout)\n"
+	"      --features       write motion-feature frames (30 fps, not normalized) instead\n"
+	"      --device D       cpu, cuda or auto\n"
+	"  -h, --help           show this help\n"
+	"\n"
+	"Example: vae-enc < clip.bvh | llamo-m2t\n"
+	"Exit status: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 internal, 71 out of memory,\n"
+	"74 I/O error. See vae-enc(1).\n";
+
+static char *slurp(FILE *f, const char *name, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap + 1);
+	for (;;) {
+		if (!buf)
+			lm_die(LM_ENOMEM, "out of memory");
+		n += fread(buf + n, 1, cap - n, f);
+		if (n < cap)
+			break;
+		cap *= 2;
+		buf = realloc(buf, cap + 1);
+	}
+	if (ferror(f))
+		lm_die(LM_EIO, "%s: read error", name);
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/* Features of the input: a BVH file, or the FEATURES frames of a frame stream. */
+static float *read_features(lm_model *m, const char *name, char *text, size_t len, int *nframes)
+{
+	lm_status st = {0};
+	float *feat = NULL;
+	if (len >= 6 && !memcmp(text, "LLAMO1", 6)) {
+		FILE *f = fmemopen(text, len, "rb");
+		lm_reader *r;
+		if (!f || lm_reader_open(&r, f, name, &st))
+			lm_die_status(&st);
+		lm_frame fr = {0};
+		int eof = 0, n = 0, F = m->cfg.feature_dim;
+		while (!lm_reader_next(r, &fr, &eof, &st) && !eof) {
+			if (fr.type != LM_FRAME_FEATURES)
+				continue;
+			if ((int)fr.cols != F)
+				lm_die(LM_EDATA, "%s: features frame is %u wide, the model takes %d", name, fr.cols, F);
+			feat = realloc(feat, (size_t)(n + fr.rows) * F * sizeof(float));
+			if (!feat)
+				lm_die(LM_ENOMEM, "out of memory");
+			memcpy(feat + (size_t)n * F, fr.data, (size_t)fr.rows * F * sizeof(float));
+			n += fr.rows;
+		}
+		if (st.code)
+			lm_die_status(&st);
+		lm_frame_free(&fr);
+		lm_reader_free(r);
+		fclose(f);
+		*nframes = n;
+		return feat;
+	}
+	lm_bvh b = {0};
+	if (lm_bvh_parse(&b, text, len, name, &st) || lm_motion_from_bvh(&m->sk, &b, &feat, nframes, &st))
+		lm_die_status(&st);
+	lm_bvh_free(&b);
+	return feat;
+}
+
+int main(int argc, char **argv)
+{
+	lm_cli_init(argv[0]);
+	lm_cli_help(argc, argv, usage);
+	static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+					     {"output", required_argument, 0, 'o'},
+					     {"features", no_argument, 0, 'f'},
+					     {"device", required_argument, 0, 'd'},
+					     {0, 0, 0, 0}};
+	const char *model_arg = NULL, *device = NULL, *outpath = "-";
+	int features = 0, c;
+	while ((c = getopt_long(argc, argv, "m:o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': model_arg = optarg; break;
+		case 'o': outpath = optarg; break;
+		case 'f': features = 1; break;
+		case 'd': device = optarg; break;
+		default: lm_usage_error("unknown option");
+		}
+	}
+	if (argc - optind > 1)
+		lm_usage_error("at most one input file");
+	const char *inpath = optind < argc ? argv[optind] : "-";
+	lm_status st = {0};
+	const lm_backend *be;
+	if (lm_backend_get(&be, device, &st))
+		lm_die_status(&st);
+	lm_model *m;
+	unsigned parts = LM_PART_SKELETON | (features ? 0 : LM_PART_VAE);
+	if (lm_model_load(&m, lm_model_dir(model_arg), be, parts, &st))
+		lm_die_status(&st);
+	FILE *in = lm_in_open(inpath, &st);
+	if (!in)
+		lm_die_status(&st);
+	size_t len;
+	char *text = slurp(in, inpath, &len);
+	int T = 0, F = m->cfg.feature_dim, L = m->cfg.latent_dim;
+	float *feat = read_features(m, inpath, text, len, &T);
+	free(text);
+
+	FILE *out = lm_out_open(outpath, &st);
+	lm_writer *w;
+	lm_stream_header h;
+	if (features)
+		lm_header_init(&h, "features", F, "f32", m->cfg.fps);
+	else
+		lm_header_init(&h, "latent", L, "f32", m->cfg.fps / m->cfg.downsample);
+	if (!out || lm_writer_open(&w, out, strcmp(outpath, "-") ? outpath : "stdout", &h, &st))
+		lm_die_status(&st);
+	if (features) {
+		if (lm_put_rows(w, LM_FRAME_FEATURES, 0, 0, 0, T, F, feat, &st))
+			lm_die_status(&st);
+	} else {
+		if (T < m->cfg.downsample)
+			lm_die(LM_EDATA, "%s: %d frames is shorter than one latent (%d frames)", inpath, T,
+			       m->cfg.downsample);
+		lm_features_normalize(m, feat, T);
+		float *mu;
+		int n;
+		if (lm_vae_encode(&m->vae, feat, T, &mu, &n, &st))
+			lm_die_status(&st);
+		if (lm_put_mark(w, 0, LM_MARK_BOM, 0, &st))
+			lm_die_status(&st);
+		for (int i = 0; i < n; i++)
+			if (lm_put_rows(w, LM_FRAME_LATENT, 0, i, 0, 1, L, mu + (size_t)i * L, &st))
+				lm_die_status(&st);
+		if (lm_put_mark(w, 0, LM_MARK_EOM, n, &st))
+			lm_die_status(&st);
+		free(mu);
+	}
+	if (lm_put_mark(w, LM_STREAM_ALL, LM_MARK_EOS, -1, &st) || lm_writer_close(w, &st) ||
+	    lm_out_commit(out, &st))
+		lm_die_status(&st);
+	free(feat);
+	lm_model_free(m);
+	return 0;
+}

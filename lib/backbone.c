@@ -1,0 +1,354 @@
+/* backbone.c: the modality-specific Mixture-of-Transformers Llama (docs/model-format.md 4.1).
+ *
+ * Every layer has two branches of weights, text (`model.`, the Hugging Face Llama names) and
+ * motion (`motion_model.`); a call runs n positions of one modality through that modality's
+ * branch, while attention reads the one kv cache that every position, of either modality, has
+ * written. The arithmetic is Hugging Face modeling_llama.py's (LlamaRMSNorm, rotate-half RoPE,
+ * eager GQA attention, LlamaMLP), in float32; the RoPE frequencies are those of
+ * modeling_rope_utils.py, rounded step by step as torch rounds them.
+ *
+ * All tensors and scratch live in the backend's memory (bb->be); host data crosses through
+ * upload/download only.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "backbone.h"
+
+static const char *branch_prefix[2] = {"model.", "motion_model."};
+
+/* ---- loading ---- */
+
+/* Loads tensor `name` of shape (d0) or (d0, d1) (d1 = 0: 1-D), converted to F32, into a new
+ * backend buffer *dst. */
+static int load_tensor(const lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0,
+		       int d1, float **dst, lm_status *st)
+{
+	int64_t shape[2] = {d0, d1};
+	size_t n = (size_t)d0 * (d1 > 0 ? (size_t)d1 : 1);
+	float *host = NULL;
+	int rc = lm_st_load_f32(sf, name, d1 > 0 ? 2 : 1, shape, &host, st);
+	if (rc)
+		return rc;
+	*dst = lm_be_upload_new(bb->be, host, n);
+	free(host);
+	if (!*dst)
+		return lm_fail(st, LM_ENOMEM, "backbone: out of %s memory for '%s' (%zu floats)",
+			       bb->be->name, name, n);
+	return 0;
+}
+
+/* The nine tensors of one branch of layer i. */
+static int load_layer(const lm_backbone *bb, const lm_safetensors *sf, int branch, int i, lm_layer *ly,
+		      lm_status *st)
+{
+	const lm_config *c = bb->cfg;
+	int H = c->hidden_size, I = c->intermediate_size;
+	int qd = c->num_attention_heads * c->head_dim, kvd = c->num_key_value_heads * c->head_dim;
+	struct {
+		const char *name;
+		int d0, d1;
+		float **dst;
+	} t[] = {
+		{"input_layernorm.weight", H, 0, &ly->input_norm},
+		{"self_attn.q_proj.weight", qd, H, &ly->wq},
+		{"self_attn.k_proj.weight", kvd, H, &ly->wk},
+		{"self_attn.v_proj.weight", kvd, H, &ly->wv},
+		{"self_attn.o_proj.weight", H, qd, &ly->wo},
+		{"post_attention_layernorm.weight", H, 0, &ly->post_norm},
+		{"mlp.gate_proj.weight", I, H, &ly->w_gate},
+		{"mlp.up_proj.weight", I, H, &ly->w_up},
+		{"mlp.down_proj.weight", H, I, &ly->w_down},
+	};
+	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
+		char name[256];
+		snprintf(name, sizeof name, "%slayers.%d.%s", branch_prefix[branch], i, t[k].name);
+		int rc = load_tensor(bb, sf, name, t[k].d0, t[k].d1, t[k].dst, st);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* RoPE inverse frequencies (hd/2), as Hugging Face computes them in float32:
+ * _compute_default_rope_parameters: inv = 1.0 / (theta ** (arange(0, hd, 2).float() / hd)), then
+ * _compute_llama3_parameters. torch evaluates `s / t` (scalar over tensor) as reciprocal(t) * s,
+ * and each step rounds to float32; the order below is that of the Python source, so the values
+ * are bit-identical to the reference's (checked for hd 16..128, theta 1e4 and 5e5). */
+static void rope_inv_freq(const lm_config *c, float *inv)
+{
+	int hd = c->head_dim;
+	for (int i = 0; i < hd / 2; i++)
+		inv[i] = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)hd);
+	if (!c->rope_llama3)
+		return;
+	float factor = c->rope_factor, lo = c->rope_low_freq_factor, hi = c->rope_high_freq_factor;
+	float old_len = (float)c->rope_original_max_pos;
+	float low_wavelen = (float)((double)c->rope_original_max_pos / lo);
+	float high_wavelen = (float)((double)c->rope_original_max_pos / hi);
+	float span = (float)((double)hi - (double)lo);
+	for (int i = 0; i < hd / 2; i++) {
+		float f = inv[i];
+		float wavelen = (1.0f / f) * (float)(2 * M_PI);
+		/* wavelen < high_freq_wavelen: keep; wavelen > low_freq_wavelen: divide by factor */
+		float f_llama = wavelen > low_wavelen ? f / factor : f;
+		/* in between: interpolate with the smooth factor */
+		float smooth = ((1.0f / wavelen) * old_len - lo) / span;
+		float smoothed = (1.0f - smooth) * f_llama / factor + smooth * f_llama;
+		int medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+		inv[i] = medium ? smoothed : f_llama;
+	}
+}
+
+int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *sf,
+		     const lm_backend *be, lm_status *st)
+{
+	memset(bb, 0, sizeof *bb);
+	bb->cfg = c;
+	bb->be = be;
+	int V = c->vocab_size, H = c->hidden_size, nl = c->num_hidden_layers, rc;
+	if (V < 1 || H < 1 || nl < 1 || c->num_attention_heads < 1 || c->num_key_value_heads < 1 ||
+	    c->head_dim < 2 || c->head_dim % 2 || c->num_attention_heads % c->num_key_value_heads)
+		return lm_fail(st, LM_EDATA, "backbone: config has bad sizes (vocab %d, hidden %d, layers %d, "
+			       "heads %d/%d, head_dim %d)", V, H, nl, c->num_attention_heads,
+			       c->num_key_value_heads, c->head_dim);
+	if ((rc = load_tensor(bb, sf, "model.embed_tokens.weight", V, H, &bb->embed, st)))
+		goto fail;
+	if (c->tie_word_embeddings)
+		bb->lm_head = bb->embed;
+	else if ((rc = load_tensor(bb, sf, "lm_head.weight", V, H, &bb->lm_head, st)))
+		goto fail;
+	for (int b = 0; b < 2; b++) {
+		bb->layers[b] = calloc(nl, sizeof(lm_layer));
+		if (!bb->layers[b]) {
+			rc = lm_fail(st, LM_ENOMEM, "backbone: out of memory");
+			goto fail;
+		}
+		for (int i = 0; i < nl; i++)
+			if ((rc = load_layer(bb, sf, b, i, &bb->layers[b][i], st)))
+				goto fail;
+		char name[64];
+		snprintf(name, sizeof name, "%snorm.weight", branch_prefix[b]);
+		if ((rc = load_tensor(bb, sf, name, H, 0, &bb->final_norm[b], st)))
+			goto fail;
+	}
+	float *inv = malloc((size_t)(c->head_dim / 2) * sizeof(float));
+	if (!inv) {
+		rc = lm_fail(st, LM_ENOMEM, "backbone: out of memory");
+		goto fail;
+	}
+	rope_inv_freq(c, inv);
+	bb->inv_freq = lm_be_upload_new(be, inv, c->head_dim / 2);
+	free(inv);
+	if (!bb->inv_freq) {
+		rc = lm_fail(st, LM_ENOMEM, "backbone: out of %s memory", be->name);
+		goto fail;
+	}
+	return 0;
+fail:
+	lm_backbone_free(bb);
+	bb->cfg = c;
+	bb->be = be;
+	return rc;
+}
+
+static void release(const lm_backend *be, float **p)
+{
+	if (*p)
+		be->release(*p);
+	*p = NULL;
+}
+
+void lm_backbone_free(lm_backbone *bb)
+{
+	if (!bb || !bb->be)
+		return;
+	const lm_backend *be = bb->be;
+	if (bb->lm_head != bb->embed)
+		release(be, &bb->lm_head);
+	bb->lm_head = NULL;
+	release(be, &bb->embed);
+	for (int b = 0; b < 2; b++) {
+		if (bb->layers[b]) {
+			for (int i = 0; i < bb->cfg->num_hidden_layers; i++) {
+				lm_layer *ly = &bb->layers[b][i];
+				float **w[] = {&ly->input_norm, &ly->wq, &ly->wk, &ly->wv, &ly->wo,
+					       &ly->post_norm, &ly->w_gate, &ly->w_up, &ly->w_down};
+				for (size_t k = 0; k < sizeof w / sizeof w[0]; k++)
+					release(be, w[k]);
+			}
+			free(bb->layers[b]);
+			bb->layers[b] = NULL;
+		}
+		release(be, &bb->final_norm[b]);
+	}
+	release(be, &bb->inv_freq);
+}
+
+/* ---- kv cache and scratch ---- */
+
+static void scratch_free(lm_kv_cache *kv, const lm_backend *be)
+{
+	float **s[] = {&kv->x, &kv->a, &kv->q, &kv->kk, &kv->vv, &kv->att, &kv->gate, &kv->up};
+	for (size_t k = 0; k < sizeof s / sizeof s[0]; k++)
+		release(be, s[k]);
+	kv->chunk = 0;
+}
+
+/* Scratch for `chunk` positions at once. K and V are written straight into the cache, so kk and
+ * vv stay unused (NULL). */
+static int scratch_alloc(lm_kv_cache *kv, const lm_backbone *bb, int chunk, lm_status *st)
+{
+	const lm_config *c = bb->cfg;
+	const lm_backend *be = bb->be;
+	size_t n = (size_t)chunk, H = c->hidden_size, I = c->intermediate_size;
+	size_t qd = (size_t)c->num_attention_heads * c->head_dim;
+	scratch_free(kv, be);
+	kv->x = be->alloc(n * H);          /* (chunk, H) residual stream */
+	kv->a = be->alloc(n * H);          /* (chunk, H) normed input / branch output */
+	kv->q = be->alloc(n * qd);         /* (chunk, nh, hd) */
+	kv->att = be->alloc(n * qd);       /* (chunk, nh*hd) attention output */
+	kv->gate = be->alloc(n * I);       /* (chunk, I) */
+	kv->up = be->alloc(n * I);         /* (chunk, I) */
+	if (!kv->x || !kv->a || !kv->q || !kv->att || !kv->gate || !kv->up) {
+		scratch_free(kv, be);
+		return lm_fail(st, LM_ENOMEM, "backbone: out of %s memory for a %d-position chunk", be->name,
+			       chunk);
+	}
+	kv->chunk = chunk;
+	return 0;
+}
+
+int lm_kv_init(lm_kv_cache *kv, const lm_backbone *bb, int max_pos, lm_status *st)
+{
+	const lm_config *c = bb->cfg;
+	memset(kv, 0, sizeof *kv);
+	if (max_pos < 1)
+		return lm_fail(st, LM_EDATA, "kv cache: capacity %d positions, want at least 1", max_pos);
+	size_t n = (size_t)c->num_hidden_layers * max_pos * c->num_key_value_heads * c->head_dim;
+	kv->max_pos = max_pos;
+	kv->k = bb->be->alloc(n);
+	kv->v = bb->be->alloc(n);
+	if (!kv->k || !kv->v) {
+		lm_kv_free(kv, bb);
+		return lm_fail(st, LM_ENOMEM, "kv cache: out of %s memory for %d positions", bb->be->name,
+			       max_pos);
+	}
+	int rc = scratch_alloc(kv, bb, max_pos < 64 ? max_pos : 64, st);
+	if (rc)
+		lm_kv_free(kv, bb);
+	return rc;
+}
+
+void lm_kv_free(lm_kv_cache *kv, const lm_backbone *bb)
+{
+	if (!kv || !bb || !bb->be)
+		return;
+	release(bb->be, &kv->k);
+	release(bb->be, &kv->v);
+	scratch_free(kv, bb->be);
+	kv->max_pos = kv->pos = 0;
+}
+
+void lm_kv_reset(lm_kv_cache *kv)
+{
+	kv->pos = 0;
+}
+
+/* ---- forward ---- */
+
+int lm_embed_text(const lm_backbone *bb, const int32_t *ids, int n, float *emb, lm_status *st)
+{
+	int V = bb->cfg->vocab_size, H = bb->cfg->hidden_size;
+	for (int i = 0; i < n; i++) {
+		if (ids[i] < 0 || ids[i] >= V)
+			return lm_fail(st, LM_EDATA, "token id %d at position %d is outside the vocabulary (%d)",
+				       (int)ids[i], i, V);
+		bb->be->download(emb + (size_t)i * H, bb->embed + (size_t)ids[i] * H, H);
+	}
+	return 0;
+}
+
+/* One MoT layer for n positions of one modality at pos0.. (4.1), x (n, H) in place; this
+ * layer's K and V rows go into the cache layer kc, vc (max_pos, nkv, hd). */
+static void layer_forward(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache *kv, float *kc, float *vc,
+			  int n, int pos0)
+{
+	const lm_config *c = bb->cfg;
+	const lm_backend *be = bb->be;
+	int H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
+	int nh = c->num_attention_heads, nkv = c->num_key_value_heads;
+	int qd = nh * hd, kvd = nkv * hd;
+	float eps = c->rms_norm_eps;
+	float *k_new = kc + (size_t)pos0 * kvd, *v_new = vc + (size_t)pos0 * kvd;
+
+	/* attention block: a = rmsnorm(x); q, k, v projections; RoPE; joint causal attention */
+	be->rmsnorm(kv->a, kv->x, ly->input_norm, n, H, eps);
+	be->linear(kv->q, kv->a, ly->wq, NULL, n, H, qd);
+	be->linear(k_new, kv->a, ly->wk, NULL, n, H, kvd);
+	be->linear(v_new, kv->a, ly->wv, NULL, n, H, kvd);
+	be->rope(kv->q, n, nh, hd, pos0, bb->inv_freq);
+	be->rope(k_new, n, nkv, hd, pos0, bb->inv_freq);
+	be->attention(kv->att, kv->q, kc, vc, n, pos0, nh, nkv, hd);
+	be->linear(kv->a, kv->att, ly->wo, NULL, n, qd, H);
+	be->add(kv->x, kv->a, (size_t)n * H);
+
+	/* MLP block: x += down(silu(gate(b)) * up(b)), b = rmsnorm(x) */
+	be->rmsnorm(kv->a, kv->x, ly->post_norm, n, H, eps);
+	be->linear(kv->gate, kv->a, ly->w_gate, NULL, n, H, I);
+	be->linear(kv->up, kv->a, ly->w_up, NULL, n, H, I);
+	be->swiglu(kv->gate, kv->gate, kv->up, (size_t)n * I);
+	be->linear(kv->a, kv->gate, ly->w_down, NULL, n, I, H);
+	be->add(kv->x, kv->a, (size_t)n * H);
+}
+
+int lm_backbone_forward(const lm_backbone *bb, lm_kv_cache *kv, const float *emb, int n,
+			int modality, float *out, lm_status *st)
+{
+	const lm_config *c = bb->cfg;
+	const lm_backend *be = bb->be;
+	if (modality != LM_TEXT && modality != LM_MOTION)
+		return lm_fail(st, LM_EINTERNAL, "backbone: unknown modality %d", modality);
+	if (n < 0 || n > kv->max_pos - kv->pos)
+		return lm_fail(st, LM_EDATA, "backbone: %d more positions overflow the kv cache (%d of %d used)",
+			       n, kv->pos, kv->max_pos);
+	if (n == 0)
+		return 0;
+	if (n > kv->chunk) {
+		int rc = scratch_alloc(kv, bb, n, st);
+		if (rc)
+			return rc;
+	}
+	int H = c->hidden_size;
+	size_t layer_stride = (size_t)kv->max_pos * c->num_key_value_heads * c->head_dim;
+	be->upload(kv->x, emb, (size_t)n * H);
+	for (int l = 0; l < c->num_hidden_layers; l++)
+		layer_forward(bb, &bb->layers[modality][l], kv, kv->k + l * layer_stride,
+			      kv->v + l * layer_stride, n, kv->pos);
+	kv->pos += n;
+	if (out) {
+		be->rmsnorm(kv->a, kv->x, bb->final_norm[modality], n, H, c->rms_norm_eps);
+		be->download(out, kv->a, (size_t)n * H);
+	}
+	return 0;
+}
+
+void lm_logits(const lm_backbone *bb, const float *h, int n, float *logits)
+{
+	const lm_backend *be = bb->be;
+	int H = bb->cfg->hidden_size, V = bb->cfg->vocab_size;
+	float *hb = lm_be_upload_new(be, h, (size_t)n * H);
+	float *lb = be->alloc((size_t)n * V);
+	if (hb && lb) {
+		be->linear(lb, hb, bb->lm_head, NULL, n, H, V);
+		be->download(logits, lb, (size_t)n * V);
+	} else {
+		for (size_t i = 0; i < (size_t)n * V; i++)
+			logits[i] = NAN; /* out of memory: no logits */
+	}
+	if (hb)
+		be->release(hb);
+	if (lb)
+		be->release(lb);
+}

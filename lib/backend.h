@@ -1,0 +1,72 @@
+/* backend.h: the small table of operations the model code runs on.
+ *
+ * Chosen once at start-up (lm_backend_get); model code never #ifdefs on a device. Every op exists
+ * on the CPU first (lib/cpu/, the clean reference); a CUDA backend (kernels/) mirrors each one and
+ * is tested against it. Buffers passed to ops live in the backend's memory (alloc/upload);
+ * matrices are row-major, activations (rows, width), conv activations time-major (T, channels).
+ */
+#ifndef LLAMO_BACKEND_H
+#define LLAMO_BACKEND_H
+#include <stddef.h>
+#include <stdint.h>
+#include "status.h"
+
+typedef struct lm_backend {
+	const char *name; /* "cpu", "cuda" */
+
+	/* memory: counts are in floats */
+	float *(*alloc)(size_t n); /* zeroed; NULL when out of memory */
+	void (*release)(float *p);
+	void (*upload)(float *dst, const float *host, size_t n);
+	void (*download)(float *host, const float *src, size_t n);
+	void (*copy)(float *dst, const float *src, size_t n);
+
+	/* y(n,out) = x(n,in) w(out,in)^T + b(out); b may be NULL (torch nn.Linear) */
+	void (*linear)(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
+	/* y(n,d) = table[ids[i]] rows; ids are host ints, all < rows of table (checked by the caller) */
+	void (*embed)(float *y, const float *table, const int32_t *ids, int n, int d);
+	/* y(n,d) = x / sqrt(mean(x^2) + eps) * w (HF LlamaRMSNorm); y may equal x */
+	void (*rmsnorm)(float *y, const float *x, const float *w, int n, int d, float eps);
+	/* y(n,d) = (x - mean) / sqrt(var + eps) * w + b (torch LayerNorm, biased var); w, b may be NULL */
+	void (*layernorm)(float *y, const float *x, const float *w, const float *b, int n, int d, float eps);
+	/* rotate-half RoPE in place on x(n, heads, hd); row i is at position pos0 + i;
+	 * inv_freq(hd/2) already llama3-scaled; angle computed in float32 as pos * inv_freq */
+	void (*rope)(float *x, int n, int heads, int hd, int pos0, const float *inv_freq);
+	/* causal GQA attention for n queries q(n, nh, hd) at positions pos0..pos0+n-1 over
+	 * k_cache, v_cache (max_pos, nkv, hd) filled through pos0+n-1; out(n, nh*hd); scale 1/sqrt(hd) */
+	void (*attention)(float *out, const float *q, const float *k_cache, const float *v_cache,
+			  int n, int pos0, int nh, int nkv, int hd);
+
+	/* elementwise, in place unless noted */
+	void (*silu)(float *x, size_t n);
+	void (*gelu)(float *x, size_t n); /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+	void (*relu)(float *x, size_t n);
+	void (*sigmoid)(float *x, size_t n);
+	void (*swiglu)(float *y, const float *gate, const float *up, size_t n); /* y = silu(gate)*up */
+	void (*add)(float *y, const float *x, size_t n);                        /* y += x */
+	/* y(n,d) = x * (1 + scale) + shift; shift, scale (n,d) with row stride `mod_stride` floats */
+	void (*modulate)(float *y, const float *x, const float *shift, const float *scale, int n, int d,
+			 int mod_stride);
+	/* x(n,d) += gate * h; gate rows with stride mod_stride */
+	void (*gated_add)(float *x, const float *gate, const float *h, int n, int d, int mod_stride);
+	/* y(n,dim) = [cos(t f), sin(t f)], f_i = exp(-ln(10000) i / (dim/2)); t host floats (n) */
+	void (*timestep_embedding)(float *y, const float *t, int n, int dim);
+	/* x(d) += dt * (vu + s (vc - vu)); vu NULL means x += dt * vc (Euler step with guidance) */
+	void (*euler_cfg)(float *x, const float *vc, const float *vu, float s, float dt, int d);
+
+	/* causal conv, time-major: x(T_in, cin) already holds the left context; w(cout, cin, k) torch
+	 * layout; b(cout); y(T_out, cout), T_out = (T_in - (k-1)*dil - 1) / stride + 1 */
+	void (*conv1d)(float *y, const float *x, const float *w, const float *b, int T_in, int cin,
+		       int cout, int k, int stride, int dil);
+	/* nearest-neighbour x2 in time: y(2T, c) */
+	void (*upsample2)(float *y, const float *x, int T, int c);
+} lm_backend;
+
+/* The backend named `name` ("cpu", "cuda", or NULL/"auto": LLAMO_DEVICE, else cuda when a GPU is
+ * visible, else cpu). Errors: LM_EUNAVAIL ("cuda: not built in" / "no GPU visible"), LM_EUSAGE. */
+int lm_backend_get(const lm_backend **be, const char *name, lm_status *st);
+extern const lm_backend lm_backend_cpu;
+
+/* Allocates n floats on be and uploads host data (host may be NULL: zeroed). NULL on failure. */
+float *lm_be_upload_new(const lm_backend *be, const float *host, size_t n);
+#endif

@@ -1,0 +1,39 @@
+/* cpu.h: the CPU backend's ops (the reference every other backend is tested against).
+ * Semantics are documented in backend.h. */
+#ifndef LLAMO_CPU_H
+#define LLAMO_CPU_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* ops_core.c: memory, products, norms, rope, attention, elementwise */
+float *cpu_alloc(size_t n);
+void cpu_release(float *p);
+void cpu_upload(float *dst, const float *host, size_t n);
+void cpu_download(float *host, const float *src, size_t n);
+void cpu_copy(float *dst, const float *src, size_t n);
+void cpu_linear(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
+void cpu_embed(float *y, const float *table, const int32_t *ids, int n, int d);
+void cpu_rmsnorm(float *y, const float *x, const float *w, int n, int d, float eps);
+void cpu_rope(float *x, int n, int heads, int hd, int pos0, const float *inv_freq);
+void cpu_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int n,
+		   int pos0, int nh, int nkv, int hd);
+void cpu_silu(float *x, size_t n);
+void cpu_gelu(float *x, size_t n);
+void cpu_relu(float *x, size_t n);
+void cpu_sigmoid(float *x, size_t n);
+void cpu_swiglu(float *y, const float *gate, const float *up, size_t n);
+void cpu_add(float *y, const float *x, size_t n);
+
+/* ops_head.c: layernorm and the adaln / flow-matching ops */
+void cpu_layernorm(float *y, const float *x, const float *w, const float *b, int n, int d, float eps);
+void cpu_modulate(float *y, const float *x, const float *shift, const float *scale, int n, int d,
+		  int mod_stride);
+void cpu_gated_add(float *x, const float *gate, const float *h, int n, int d, int mod_stride);
+void cpu_timestep_embedding(float *y, const float *t, int n, int dim);
+void cpu_euler_cfg(float *x, const float *vc, const float *vu, float s, float dt, int d);
+
+/* ops_conv.c: causal convolution and upsampling */
+void cpu_conv1d(float *y, const float *x, const float *w, const float *b, int T_in, int cin, int cout,
+		int k, int stride, int dil);
+void cpu_upsample2(float *y, const float *x, int T, int c);
+#endif

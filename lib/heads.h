@@ -1,0 +1,96 @@
+/* heads.h: motion adapter, motion projector, exit head, flow head and its Euler sampler
+ * (docs/model-format.md 4.2, 4.3). All pointers in the public functions are host memory;
+ * weights and scratch live in the backend's memory.
+ *
+ * The functions taking a const lm_heads * write into its preallocated scratch: one lm_heads
+ * serves one caller at a time. */
+#ifndef LLAMO_HEADS_H
+#define LLAMO_HEADS_H
+#include <stdint.h>
+#include "backend.h"
+#include "config.h"
+#include "safetensors.h"
+
+#define LM_HEADS_ROWS 32 /* rows per batch of the row-wise functions (longer inputs are chunked) */
+#define LM_EXIT_MAX 8    /* most exit-head Linears */
+
+typedef struct lm_mlp_norm { /* Linear, GELU, Linear, RMSNorm: adapter and projector */
+	int in, hidden, out;
+	float *w1, *b1; /* (hidden, in), (hidden) */
+	float *w2, *b2; /* (out, hidden), (out) */
+	float *norm;    /* (out) */
+} lm_mlp_norm;
+
+typedef struct lm_flow_block {
+	float *ln_w, *ln_b;     /* (W) */
+	float *w0, *b0, *w2, *b2; /* (W, W), (W) */
+	float *ada_w, *ada_b;   /* (3W, W), (3W): rows of ada_all / ada_all_b, not separately owned */
+} lm_flow_block;
+
+typedef struct lm_heads {
+	const lm_config *cfg;
+	const lm_backend *be;
+	lm_mlp_norm adapter, projector;
+	/* exit head: num_layers Linears */
+	int exit_n;
+	float *exit_w[LM_EXIT_MAX], *exit_b[LM_EXIT_MAX];
+	/* flow head */
+	float *in_w, *in_b;       /* (W, L) */
+	float *t0_w, *t0_b;       /* (W, R) */
+	float *t2_w, *t2_b;       /* (W, W) */
+	float *cond_w, *cond_b;   /* (W, C) */
+	lm_flow_block *blocks;    /* depth */
+	float *fin_ada_w, *fin_ada_b; /* (2W, W): rows of ada_all / ada_all_b, not separately owned */
+	float *fin_w, *fin_b;     /* (L, W) */
+
+	/* Every adaLN Linear stacked into one: rows j*3W.. are block j's (shift, scale, gate), rows
+	 * depth*3W.. the final layer's (shift, scale). One product gives a whole modulation row. */
+	int mod_stride;           /* depth*3W + 2W */
+	float *ada_all, *ada_all_b; /* (mod_stride, W), (mod_stride) */
+
+	/* scratch, backend memory; M = max(2 * steps_cap, LM_HEADS_ROWS) modulation rows */
+	int steps_cap;            /* Euler steps whose modulations are computed in one product */
+	int mod_rows;             /* M */
+	int maxdim;               /* max(L, H, A, P, C, E, W) */
+	float *s_in, *s_a, *s_b;  /* (LM_HEADS_ROWS, maxdim) each */
+	float *s_x, *s_h, *s_v;   /* (2, L), (LM_HEADS_ROWS, W), (LM_HEADS_ROWS, L) */
+	float *s_cemb;            /* (LM_HEADS_ROWS, W): cond_embed(c) */
+	float *s_temb;            /* (M, R): sinusoidal time embeddings */
+	float *s_t1, *s_t2;       /* (M, W): time MLP hidden and output */
+	float *s_y, *s_yc;        /* (M, W): y = t_emb + c_emb per modulation row, gathered c_emb */
+	float *s_mod;             /* (M, mod_stride): every row's shift/scale/gate */
+	float *host_t;            /* (M) host: t per row */
+	int32_t *host_ids;        /* (M) host: gather indices */
+} lm_heads;
+
+/* Loads and validates every head tensor (docs/model-format.md 3: motion_adapter.*,
+ * motion_projector.*, exit_head.*, flow_head.*) from sf onto be, and preallocates scratch for
+ * cfg->euler_steps steps. Errors: LM_EDATA (tensor missing or of the wrong shape or dtype, or a
+ * config size out of range), LM_ENOMEM. On error h is left freed. */
+int lm_heads_load(lm_heads *h, const lm_config *c, const lm_safetensors *sf, const lm_backend *be,
+		  lm_status *st);
+void lm_heads_free(lm_heads *h);
+
+/* Grows the sampler's scratch so that `steps` Euler steps get their modulations in one product
+ * (lm_flow_sample is exact without it too: it then works in chunks of steps_cap steps).
+ * Errors: LM_ENOMEM (h is unchanged), LM_EUSAGE for steps < 1. */
+int lm_heads_reserve(lm_heads *h, int steps, lm_status *st);
+
+/* adapter(z) = rmsnorm(fc2(gelu(fc1(z)))), 4.2: z(n,L) -> emb(n,H) */
+void lm_adapter(const lm_heads *h, const float *z, int n, float *emb);
+/* projector(h) = rmsnorm(fc2(gelu(fc1(h)))), 4.2: hs(n,H) final-normed -> c(n,C) */
+void lm_projector(const lm_heads *h, const float *hs, int n, float *c);
+/* exit(h) = sigmoid(L_last(silu(... silu(L0(h))))), 4.2: hs(n,H) final-normed -> p(n) in [0,1] */
+void lm_exit_prob(const lm_heads *h, const float *hs, int n, float *p);
+/* One flow-head evaluation (MAR SimpleMLPAdaLN.forward, 4.3): x(n,L), t(n) in [0,1],
+ * c(n,C) -> v(n,L), the predicted velocity data - noise. */
+void lm_flow_velocity(const lm_heads *h, const float *x, const float *t, const float *c, int n, float *v);
+/* Euler ODE from noise(L) over `steps` steps with guidance scale s (4.3): t_k = k/steps,
+ * x += (1/steps) (v_u + s (v_c - v_u)). c_cond(C); c_uncond(C) may be NULL, and when s == 1 it is
+ * not evaluated (then x += v_c/steps). out(L) may equal noise; steps < 1 copies noise.
+ * All steps' adaLN modulations are computed up front in one batched product (they depend on t
+ * and c only); the loop then evaluates the conditional and unconditional rows as one 2-row batch
+ * sharing input_proj(x). */
+void lm_flow_sample(const lm_heads *h, const float *noise, const float *c_cond, const float *c_uncond,
+		    float s, int steps, float *out);
+#endif

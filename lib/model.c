@@ -1,0 +1,397 @@
+/* model.c: loading a model directory, and the text-to-motion / motion-to-text loops
+ * (docs/model-format.md 4.6, 4.7). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "model.h"
+
+static int path_in(char *buf, size_t len, const char *dir, const char *file)
+{
+	return snprintf(buf, len, "%s/%s", dir, file) < (int)len;
+}
+
+static int load_normalization(lm_model *m, lm_status *st)
+{
+	char p[4200];
+	path_in(p, sizeof p, m->dir, "normalization.safetensors");
+	lm_safetensors *ns;
+	if (lm_st_open(&ns, p, st))
+		return st->code;
+	int64_t shape[1] = {m->cfg.feature_dim};
+	int rc = lm_st_load_f32(ns, "mean", 1, shape, &m->mean, st);
+	if (!rc)
+		rc = lm_st_load_f32(ns, "std", 1, shape, &m->std, st);
+	if (!rc)
+		for (int i = 0; i < m->cfg.feature_dim; i++)
+			if (!(m->std[i] > 0) || !isfinite(m->mean[i])) {
+				rc = lm_fail(st, LM_EDATA, "%s: std[%d] = %g is not positive", p, i, m->std[i]);
+				break;
+			}
+	lm_st_close(ns);
+	return rc;
+}
+
+int lm_model_load(lm_model **out, const char *dir, const lm_backend *be, unsigned parts, lm_status *st)
+{
+	*out = NULL;
+	struct stat sb;
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return lm_fail(st, LM_ENOINPUT, "%s: model directory not found", dir);
+	lm_model *m = calloc(1, sizeof *m);
+	if (!m)
+		return lm_fail(st, LM_ENOMEM, "out of memory");
+	snprintf(m->dir, sizeof m->dir, "%s", dir);
+	m->be = be;
+	char p[4200];
+	int rc;
+	path_in(p, sizeof p, dir, "config.json");
+	if ((rc = lm_config_load(&m->cfg, p, st)))
+		goto fail;
+	if (parts & (LM_PART_BACKBONE | LM_PART_HEADS | LM_PART_VAE)) {
+		path_in(p, sizeof p, dir, "model.safetensors");
+		if ((rc = lm_st_open(&m->sf, p, st)))
+			goto fail;
+	}
+	if ((parts & LM_PART_BACKBONE) && (rc = lm_backbone_load(&m->bb, &m->cfg, m->sf, be, st)))
+		goto fail;
+	m->parts |= parts & LM_PART_BACKBONE;
+	if ((parts & LM_PART_HEADS) && (rc = lm_heads_load(&m->heads, &m->cfg, m->sf, be, st)))
+		goto fail;
+	m->parts |= parts & LM_PART_HEADS;
+	if (parts & LM_PART_VAE) {
+		if ((rc = lm_vae_load(&m->vae, &m->cfg, m->sf, be, st)))
+			goto fail;
+		m->parts |= LM_PART_VAE;
+		if ((rc = load_normalization(m, st)))
+			goto fail;
+	}
+	if (parts & LM_PART_TOKENIZER) {
+		path_in(p, sizeof p, dir, "tokenizer.json");
+		if ((rc = lm_tokenizer_load(&m->tok, p, st)))
+			goto fail;
+		if (lm_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size) {
+			rc = lm_fail(st, LM_EDATA, "%s: tokenizer has %d tokens, config vocab_size is %d", p,
+				     lm_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
+			goto fail;
+		}
+	}
+	if (parts & LM_PART_SKELETON) {
+		path_in(p, sizeof p, dir, "skeleton.bvh");
+		if ((rc = lm_skeleton_load(&m->sk, p, st)))
+			goto fail;
+		m->parts |= LM_PART_SKELETON;
+		if (lm_feature_dim(&m->sk) != m->cfg.feature_dim) {
+			rc = lm_fail(st, LM_EDATA, "%s: skeleton has %d joints (%d features), config feature_dim is %d",
+				     p, m->sk.njoints, lm_feature_dim(&m->sk), m->cfg.feature_dim);
+			goto fail;
+		}
+	}
+	*out = m;
+	return 0;
+fail:
+	lm_model_free(m);
+	return rc;
+}
+
+void lm_model_free(lm_model *m)
+{
+	if (!m)
+		return;
+	if (m->parts & LM_PART_BACKBONE)
+		lm_backbone_free(&m->bb);
+	if (m->parts & LM_PART_HEADS)
+		lm_heads_free(&m->heads);
+	if (m->parts & LM_PART_VAE)
+		lm_vae_free(&m->vae);
+	if (m->parts & LM_PART_SKELETON)
+		lm_skeleton_free(&m->sk);
+	lm_tokenizer_free(m->tok);
+	if (m->sf)
+		lm_st_close(m->sf);
+	free(m->mean);
+	free(m->std);
+	free(m);
+}
+
+void lm_features_normalize(const lm_model *m, float *x, int n)
+{
+	int F = m->cfg.feature_dim;
+	for (long i = 0; i < (long)n * F; i++)
+		x[i] = (x[i] - m->mean[i % F]) / m->std[i % F];
+}
+
+void lm_features_denormalize(const lm_model *m, float *x, int n)
+{
+	int F = m->cfg.feature_dim;
+	for (long i = 0; i < (long)n * F; i++)
+		x[i] = x[i] * m->std[i % F] + m->mean[i % F];
+}
+
+/* Tokenizes template with `key` replaced by `value` (the template holds key exactly once). */
+static int fill_template(const lm_model *m, const char *tpl, const char *key, const char *value,
+			 int32_t **ids, int *n, lm_status *st)
+{
+	const char *at = strstr(tpl, key);
+	size_t pre = at ? (size_t)(at - tpl) : strlen(tpl);
+	const char *post = at ? at + strlen(key) : "";
+	size_t len = pre + strlen(value) + strlen(post);
+	char *text = malloc(len + 1);
+	if (!text)
+		return lm_fail(st, LM_ENOMEM, "out of memory");
+	memcpy(text, tpl, pre);
+	strcpy(text + pre, value);
+	strcat(text, post);
+	int rc = lm_tokenize(m->tok, text, len, ids, n, st);
+	free(text);
+	return rc;
+}
+
+int lm_t2m_prompt_ids(const lm_model *m, const char *prompt, int32_t **ids, int *n, lm_status *st)
+{
+	int32_t *t;
+	int k;
+	if (fill_template(m, m->cfg.t2m_template, "{prompt}", prompt, &t, &k, st))
+		return st->code;
+	int32_t *r = realloc(t, (k + 1) * sizeof *r);
+	if (!r) {
+		free(t);
+		return lm_fail(st, LM_ENOMEM, "out of memory");
+	}
+	r[k] = m->cfg.bom_token_id;
+	*ids = r;
+	*n = k + 1;
+	return 0;
+}
+
+void lm_gen_opts_default(lm_gen_opts *o, const lm_config *c)
+{
+	o->seed = 0;
+	o->cfg = c->guidance_scale;
+	o->steps = c->euler_steps;
+	o->max_tokens = c->max_motion_tokens;
+	o->threshold = c->exit_threshold;
+}
+
+struct lm_t2m {
+	const lm_model *m;
+	lm_gen_opts o;
+	int guided;          /* cfg != 1: the unconditional sequence runs too */
+	lm_kv_cache kv[2];   /* conditional, unconditional */
+	float *h;            /* (2, H) final-normed states that predict the next latent */
+	float *c;            /* (2, C) projector outputs */
+	float *emb;          /* (H) adapter output */
+	float *noise;        /* (L) */
+	lm_rng rng;
+	int i;               /* latents produced */
+};
+
+/* Prefills one sequence with its prompt ids; the state at [BOM] lands in h. */
+static int prefill(lm_t2m *g, int which, const int32_t *ids, int n, lm_status *st)
+{
+	const lm_model *m = g->m;
+	int H = m->cfg.hidden_size;
+	float *emb = malloc((size_t)n * H * sizeof(float)), *out = malloc((size_t)n * H * sizeof(float));
+	int rc = (!emb || !out) ? lm_fail(st, LM_ENOMEM, "out of memory") : 0;
+	if (!rc)
+		rc = lm_embed_text(&m->bb, ids, n, emb, st);
+	if (!rc)
+		rc = lm_backbone_forward(&m->bb, &g->kv[which], emb, n, LM_TEXT, out, st);
+	if (!rc)
+		memcpy(g->h + (size_t)which * H, out + (size_t)(n - 1) * H, H * sizeof(float));
+	free(emb);
+	free(out);
+	return rc;
+}
+
+int lm_t2m_begin(lm_t2m **out, const lm_model *m, const char *prompt, const lm_gen_opts *o, lm_status *st)
+{
+	*out = NULL;
+	lm_t2m *g = calloc(1, sizeof *g);
+	if (!g)
+		return lm_fail(st, LM_ENOMEM, "out of memory");
+	const lm_config *c = &m->cfg;
+	g->m = m;
+	g->o = *o;
+	g->guided = o->cfg != 1.0f;
+	g->h = calloc(2 * (size_t)c->hidden_size, sizeof(float));
+	g->c = calloc(2 * (size_t)c->condition_size, sizeof(float));
+	g->emb = calloc(c->hidden_size, sizeof(float));
+	g->noise = calloc(c->latent_dim, sizeof(float));
+	lm_rng_seed(&g->rng, o->seed);
+	int32_t *ids = NULL;
+	int n = 0, rc = 0;
+	if (!g->h || !g->c || !g->emb || !g->noise)
+		rc = lm_fail(st, LM_ENOMEM, "out of memory");
+	for (int b = 0; !rc && b < 1 + g->guided; b++) {
+		if ((rc = lm_t2m_prompt_ids(m, b ? "" : prompt, &ids, &n, st)))
+			break;
+		if ((rc = lm_kv_init(&g->kv[b], &m->bb, n + o->max_tokens + 1, st)))
+			break;
+		rc = prefill(g, b, ids, n, st);
+		free(ids);
+		ids = NULL;
+	}
+	if (rc) {
+		lm_t2m_free(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st)
+{
+	const lm_model *m = g->m;
+	const lm_config *c = &m->cfg;
+	*done = 0;
+	if (g->i >= g->o.max_tokens) {
+		*done = 1;
+		return 0;
+	}
+	float p = 0;
+	lm_exit_prob(&m->heads, g->h, 1, &p);
+	if (p_exit)
+		*p_exit = p;
+	if (g->i > 0 && p > g->o.threshold) { /* at least one latent: no exit check at [BOM] */
+		*done = 1;
+		return 0;
+	}
+	int rows = 1 + g->guided;
+	lm_randn(&g->rng, g->noise, c->latent_dim);
+	lm_projector(&m->heads, g->h, rows, g->c);
+	lm_flow_sample(&m->heads, g->noise, g->c, g->guided ? g->c + c->condition_size : NULL, g->o.cfg,
+		       g->o.steps, z);
+	g->i++;
+	/* feed the latent back: motion branch of both sequences */
+	lm_adapter(&m->heads, z, 1, g->emb);
+	for (int b = 0; b < rows; b++)
+		if (lm_backbone_forward(&m->bb, &g->kv[b], g->emb, 1, LM_MOTION, g->h + (size_t)b * c->hidden_size,
+					st))
+			return st->code;
+	return 0;
+}
+
+void lm_t2m_free(lm_t2m *g)
+{
+	if (!g)
+		return;
+	for (int b = 0; b < 2; b++)
+		if (g->kv[b].k)
+			lm_kv_free(&g->kv[b], &g->m->bb);
+	free(g->h);
+	free(g->c);
+	free(g->emb);
+	free(g->noise);
+	free(g);
+}
+
+static int argmax(const float *x, int n)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+static int is_eos(const lm_config *c, int id)
+{
+	for (int i = 0; i < c->n_eos; i++)
+		if (c->eos_token_ids[i] == id)
+			return 1;
+	return 0;
+}
+
+/* Runs n text ids through the backbone; the last state goes to h (H). */
+static int run_text(const lm_model *m, lm_kv_cache *kv, const int32_t *ids, int n, float *h, lm_status *st)
+{
+	int H = m->cfg.hidden_size;
+	float *emb = malloc((size_t)n * H * sizeof(float)), *out = malloc((size_t)n * H * sizeof(float));
+	int rc = (!emb || !out) ? lm_fail(st, LM_ENOMEM, "out of memory") : 0;
+	if (!rc)
+		rc = lm_embed_text(&m->bb, ids, n, emb, st);
+	if (!rc)
+		rc = lm_backbone_forward(&m->bb, kv, emb, n, LM_TEXT, out, st);
+	if (!rc)
+		memcpy(h, out + (size_t)(n - 1) * H, H * sizeof(float));
+	free(emb);
+	free(out);
+	return rc;
+}
+
+int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, char **text,
+		   int32_t **ids_out, int *nids, lm_status *st)
+{
+	const lm_config *c = &m->cfg;
+	int H = c->hidden_size, V = c->vocab_size;
+	*text = NULL;
+	const char *tpl = c->m2t_template, *at = strstr(tpl, "{motion}");
+	char *prefix = strndup(tpl, at ? (size_t)(at - tpl) : strlen(tpl));
+	const char *suffix = at ? at + strlen("{motion}") : "";
+	int32_t *pre = NULL, *suf = NULL, *gen = malloc((max_new + 1) * sizeof(int32_t));
+	int npre = 0, nsuf = 0, ngen = 0, rc = 0;
+	float *h = malloc(H * sizeof(float)), *logits = malloc((size_t)V * sizeof(float));
+	float *emb = malloc((size_t)(n > 0 ? n : 1) * H * sizeof(float));
+	lm_kv_cache kv = {0};
+	if (!prefix || !gen || !h || !logits || !emb) {
+		rc = lm_fail(st, LM_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((rc = lm_tokenize(m->tok, prefix, strlen(prefix), &pre, &npre, st)) ||
+	    (rc = lm_tokenize(m->tok, suffix, strlen(suffix), &suf, &nsuf, st)))
+		goto done;
+	if ((rc = lm_kv_init(&kv, &m->bb, npre + n + nsuf + max_new + 3, st)))
+		goto done;
+	int32_t bom = c->bom_token_id, eom = c->eom_token_id;
+	if (npre && (rc = run_text(m, &kv, pre, npre, h, st)))
+		goto done;
+	if ((rc = run_text(m, &kv, &bom, 1, h, st)))
+		goto done;
+	if (n > 0) {
+		lm_adapter(&m->heads, latents, n, emb);
+		if ((rc = lm_backbone_forward(&m->bb, &kv, emb, n, LM_MOTION, NULL, st)))
+			goto done;
+	}
+	if ((rc = run_text(m, &kv, &eom, 1, h, st)))
+		goto done;
+	if (nsuf && (rc = run_text(m, &kv, suf, nsuf, h, st)))
+		goto done;
+	for (ngen = 0; ngen < max_new;) {
+		lm_logits(&m->bb, h, 1, logits);
+		int32_t id = argmax(logits, V);
+		if (is_eos(c, id))
+			break;
+		gen[ngen++] = id;
+		if (ngen < max_new && (rc = run_text(m, &kv, &id, 1, h, st)))
+			goto done;
+	}
+	size_t len;
+	if ((rc = lm_detokenize(m->tok, gen, ngen, text, &len, st)))
+		goto done;
+	/* trim surrounding whitespace */
+	char *s = *text, *e = s + len;
+	while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
+		s++;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t' || e[-1] == '\r'))
+		e--;
+	memmove(*text, s, e - s);
+	(*text)[e - s] = 0;
+	if (ids_out) {
+		*ids_out = gen;
+		*nids = ngen;
+		gen = NULL;
+	}
+done:
+	if (kv.k)
+		lm_kv_free(&kv, &m->bb);
+	free(prefix);
+	free(pre);
+	free(suf);
+	free(gen);
+	free(h);
+	free(logits);
+	free(emb);
+	return rc;
+}

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs what llamo needs to build and test on Debian/Ubuntu, only what is missing.
+# Build: gcc, make, jansson, Oniguruma, OpenBLAS. Tests: perl's prove. Fuzzing (optional): clang.
+set -e
+need=""
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in gcc make libc6-dev libjansson-dev libonig-dev libopenblas-dev pkg-config perl; do
+	have_pkg "$p" || need="$need $p"
+done
+[ -n "$LLAMO_WITH_FUZZ" ] && { have_pkg clang || need="$need clang"; }
+[ -z "$need" ] && exit 0
+echo "install-deps: installing$need" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq >&2
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >&2

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The programs as a user runs them, on the tiny reference model (tests/golden/tiny) and the
+# bundled default model: text to BVH, the FIFO loop against llamo-t2m, BVH to caption, and
+# errors (exit code, one stderr line, no partial output).
+set -u
+cd "$(dirname "$0")/.."
+export PATH="$PWD/bin:$PATH"
+T=tests/golden/tiny
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0 fail=0
+ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=$((fail+1)); fi; }
+is() { [ "$1" = "$2" ]; ok $? "$3 (got '$1', want '$2')"; }
+clip=$(ls tests/data/*.bvh | grep -v skeleton | head -1)
+
+# 1. llamo-t2m writes a latent stream: BOM, latents, EOM, end of input
+echo "a person walks forward" | llamo-t2m -m $T --seed 3 > $tmp/a.lmf 2> $tmp/err
+ok $? "llamo-t2m on the tiny model exits 0"
+framedump --no-data $tmp/a.lmf > $tmp/a.json
+nlat=$(grep -c '"type":"latent"' $tmp/a.json)
+[ "$nlat" -ge 1 ]; ok $? "llamo-t2m wrote $nlat latents"
+is "$(grep -c '"mark":"bom"' $tmp/a.json)$(grep -c '"mark":"eom"' $tmp/a.json)$(grep -c '"mark":"eos"' $tmp/a.json)" 111 \
+	"one bom, one eom and one eos mark"
+head -1 $tmp/a.lmf | grep -q '^LLAMO1 kind=latent width=32 elem=f32'; ok $? "head -1 shows the stream header"
+
+# 2. the same seed gives the same stream; another seed another
+echo "a person walks forward" | llamo-t2m -m $T --seed 3 > $tmp/b.lmf
+cmp -s $tmp/a.lmf $tmp/b.lmf; ok $? "same seed, same latents (bit for bit)"
+echo "a person walks forward" | llamo-t2m -m $T --seed 4 > $tmp/c.lmf
+! cmp -s $tmp/a.lmf $tmp/c.lmf; ok $? "another seed, other latents"
+
+# 3. the FIFO loop of the example yields the latents llamo-t2m yields
+LLAMO_MODEL=$T timeout 60 sh examples/fifo-loop.sh "a person walks forward" $tmp/loop.bvh 3 $tmp/loop.lmf > /dev/null 2> $tmp/loop.err
+ok $? "examples/fifo-loop.sh exits 0 $(head -c 200 $tmp/loop.err)"
+framedump $tmp/a.lmf | grep '"type":"latent"' > $tmp/t2m.lat
+framedump $tmp/loop.lmf | grep '"type":"latent"' > $tmp/loop.lat
+[ -s $tmp/t2m.lat ] && cmp -s $tmp/t2m.lat $tmp/loop.lat
+ok $? "FIFO loop latents equal llamo-t2m's ($(wc -l < $tmp/loop.lat) vs $(wc -l < $tmp/t2m.lat) latents)"
+
+# 4. vae-dec writes a BVH with 4 frames per latent that our reader and vae-enc take back
+vae-dec -m $T $tmp/a.lmf > $tmp/a.bvh
+ok $? "vae-dec exits 0"
+is "$(grep -m1 '^Frames:' $tmp/a.bvh | awk '{print $2}')" "$((4 * nlat))" "Frames: = 4 x latents"
+is "$(grep -m1 '^Frame Time:' $tmp/a.bvh)" "Frame Time: 0.033333" "Frame Time written as 0.033333"
+is "$(awk '/^MOTION/{m=1; next} m && !/^Frame/ {c++} END {print c+0}' $tmp/a.bvh)" "$((4 * nlat))" "data lines = Frames"
+vae-enc -m $T $tmp/a.bvh | framedump --no-data | grep -c '"type":"latent"' > $tmp/nre
+is "$(cat $tmp/nre)" "$nlat" "vae-enc takes the written BVH back"
+
+# 5. a real clip: BVH -> latents -> caption (one line), on the tiny and the default model
+out=$(vae-enc -m $T $clip | llamo-m2t -m $T)
+ok $? "vae-enc < clip | llamo-m2t exits 0 (tiny)"
+is "$(printf '%s\n' "$out" | wc -l)" 1 "llamo-m2t prints one line"
+out=$(vae-enc < $clip | llamo-m2t)
+ok $? "vae-enc < clip | llamo-m2t on the default model"
+echo "a person walks" | llamo-t2m --seconds 2 | vae-dec > $tmp/d.bvh
+ok $? "echo 'a person walks' | llamo-t2m | vae-dec > out.bvh on the default model"
+grep -q '^HIERARCHY' $tmp/d.bvh && grep -q '^MOTION' $tmp/d.bvh; ok $? "the default model's output is a BVH"
+
+# 6. errors: exit code, one line naming the place, no partial output
+llamo-t2m -m $tmp/none "x" > /dev/null 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "66/1" "missing model directory: exit 66, one line ($(cat $tmp/err))"
+printf 'LLAMO1 kind=latent width=32 elem=f32 rate=7.5\nLMF1garbage' > $tmp/bad.lmf
+vae-dec -m $T -o $tmp/out.bvh $tmp/bad.lmf 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "65/1" "truncated stream: exit 65, one line ($(cat $tmp/err))"
+ls $tmp | grep -q 'out.bvh'; [ $? != 0 ]; ok $? "no partial output file left"
+cp -r $T $tmp/m && sed -i 's/"hidden_size": *64/"hidden_size": "64"/' $tmp/m/config.json
+llamo-t2m -m $tmp/m x > /dev/null 2> $tmp/err; rc=$?
+is "$rc" 65 "mistyped config key: exit 65 ($(cat $tmp/err))"
+grep -q 'config.json' $tmp/err; ok $? "the message names config.json"
+printf 'HIERARCHY\nROOT Hips\n{\n' > $tmp/bad.bvh
+vae-enc -m $T $tmp/bad.bvh > /dev/null 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "65/1" "unbalanced BVH: exit 65, one line ($(cat $tmp/err))"
+vae-enc -m $T --bogus 2> $tmp/err; is "$?" 64 "unknown option: exit 64"
+for p in llamo-t2m llamo-m2t llamo-step exithead flowsample vae-enc vae-dec mtokenize framedump; do
+	$p --help > $tmp/help 2>&1; rc=$?
+	[ $rc = 0 ] && grep -qi usage $tmp/help && [ -f man/$p.1 ]; ok $? "$p --help and man/$p.1"
+done
+echo "1..$n"
+[ $fail = 0 ]
