@@ -57,3 +57,14 @@ clean:
 
 .PHONY: all test fuzz bench clean
 .SECONDARY:
+
+# The PyTorch reference (needs torch for $(PYTHON)); CI never runs these, it uses the committed
+# outputs. `make golden` rewrites tests/golden/, `make model` the bundled random default model.
+golden:
+	cd train && $(PYTHON) golden.py
+model:
+	cd train && $(PYTHON) make_model.py --preset default --dtype bf16 --out ../models/default
+reftest:
+	cd train && $(PYTHON) test_ref.py
+
+.PHONY: golden model reftest

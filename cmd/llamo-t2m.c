@@ -22,6 +22,7 @@ static const char usage[] =
 	"      --device D       cpu, cuda or auto (default: $LLAMO_DEVICE or auto)\n"
 	"  -o, --output FILE    write the stream to FILE instead of stdout\n"
 	"  -v, --verbose        report the device and each prompt's length on stderr\n"
+	"      --profile        report the time per stage and the frames per second on stderr\n"
 	"  -h, --help           show this help\n"
 	"\n"
 	"Example: echo \"a person walks\" | llamo-t2m | vae-dec > walk.bvh\n"
@@ -64,10 +65,10 @@ int main(int argc, char **argv)
 		{"seconds", required_argument, 0, 't'}, {"cfg", required_argument, 0, 'g'},
 		{"steps", required_argument, 0, 'S'}, {"threshold", required_argument, 0, 'T'},
 		{"device", required_argument, 0, 'd'}, {"output", required_argument, 0, 'o'},
-		{"verbose", no_argument, 0, 'v'}, {0, 0, 0, 0}};
+		{"verbose", no_argument, 0, 'v'}, {"profile", no_argument, 0, 'P'}, {0, 0, 0, 0}};
 	const char *model_arg = NULL, *device = NULL, *outpath = "-";
 	const char *seed_s = NULL, *seconds_s = NULL, *cfg_s = NULL, *steps_s = NULL, *thr_s = NULL;
-	int verbose = 0, c;
+	int verbose = 0, profile = 0, c;
 	while ((c = getopt_long(argc, argv, "m:s:t:o:v", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model_arg = optarg; break;
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
 		case 'd': device = optarg; break;
 		case 'o': outpath = optarg; break;
 		case 'v': verbose = 1; break;
+		case 'P': profile = 1; break;
 		default: lm_usage_error("unknown option");
 		}
 	}
@@ -156,6 +158,18 @@ int main(int argc, char **argv)
 		if (verbose)
 			fprintf(stderr, "%s: prompt %u: %d latents (%d frames)\n", lm_prog, stream, k,
 				k * m->cfg.downsample);
+		if (profile) {
+			lm_t2m_times t;
+			lm_t2m_times_get(g, &t);
+			double total = t.prefill + t.exit + t.flow + t.backbone;
+			int frames = t.latents * m->cfg.downsample;
+			fprintf(stderr,
+				"%s: profile: prompt %u: %d latents, %d frames in %.3f s = %.1f frames/s; "
+				"prefill %.2f ms, per latent: flow head %.3f ms, backbone %.3f ms, exit head %.3f ms\n",
+				lm_prog, stream, t.latents, frames, total, total > 0 ? frames / total : 0,
+				1e3 * t.prefill, t.latents ? 1e3 * t.flow / t.latents : 0,
+				t.latents ? 1e3 * t.backbone / t.latents : 0, t.latents ? 1e3 * t.exit / t.latents : 0);
+		}
 		lm_t2m_free(g);
 		stream++;
 	}

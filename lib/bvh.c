@@ -115,9 +115,9 @@ static int parse_number(const char *s, int len, double *out)
 		if (!ed)
 			return -1;
 	}
-	if (i != len || len > 63)
+	if (i != len || len > 511)
 		return -1;
-	char buf[64];
+	char buf[512];
 	memcpy(buf, s, (size_t)len);
 	buf[len] = 0;
 	double v = strtod(buf, NULL);
@@ -230,6 +230,9 @@ static int new_joint(cursor *c, lm_bvh *b, int parent, int line)
 		return FAIL(c, t.line, "expected a joint name, got %s", tok_str(t, buf));
 	if (t.len >= LM_BVH_NAME)
 		return FAIL(c, t.line, "joint name %s is longer than %d bytes", tok_str(t, buf), LM_BVH_NAME - 1);
+	for (int i = 0; i < t.len; i++)
+		if ((unsigned char)t.s[i] < 0x20 || t.s[i] == 0x7f)
+			return FAIL(c, t.line, "joint name %s has a control character", tok_str(t, buf));
 	if (b->njoints >= LM_BVH_MAX_JOINTS)
 		return FAIL(c, line, "more than %d joints", LM_BVH_MAX_JOINTS);
 	lm_bvh_joint *j = &b->joints[b->njoints];
@@ -531,7 +534,12 @@ int lm_bvh_write(const lm_bvh *b, FILE *f, lm_status *st)
 		return lm_fail(st, LM_EDATA, "bvh write: inconsistent channels, frames or frame time");
 	fputs("HIERARCHY\n", f);
 	write_joint(b, 0, 0, f);
-	fprintf(f, "MOTION\nFrames: %d\nFrame Time: %.6f\n", b->nframes, b->frame_time);
+	/* %.6f gives "0.033333" at 30 fps; a frame time it would print as 0 gets %.6g */
+	fprintf(f, "MOTION\nFrames: %d\n", b->nframes);
+	if (b->frame_time >= 1e-6)
+		fprintf(f, "Frame Time: %.6f\n", b->frame_time);
+	else
+		fprintf(f, "Frame Time: %.6g\n", b->frame_time);
 	for (int t = 0; t < b->nframes; t++) {
 		const double *row = b->motion + (size_t)t * b->nchannels;
 		for (int i = 0; i < b->nchannels; i++)

@@ -5,7 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include "model.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
 
 static int path_in(char *buf, size_t len, const char *dir, const char *file)
 {
@@ -185,6 +193,7 @@ struct lm_t2m {
 	float *noise;        /* (L) */
 	lm_rng rng;
 	int i;               /* latents produced */
+	lm_t2m_times times;
 };
 
 /* Prefills one sequence with its prompt ids; the state at [BOM] lands in h. */
@@ -222,6 +231,7 @@ int lm_t2m_begin(lm_t2m **out, const lm_model *m, const char *prompt, const lm_g
 	lm_rng_seed(&g->rng, o->seed);
 	int32_t *ids = NULL;
 	int n = 0, rc = 0;
+	double t0 = now();
 	if (!g->h || !g->c || !g->emb || !g->noise)
 		rc = lm_fail(st, LM_ENOMEM, "out of memory");
 	for (int b = 0; !rc && b < 1 + g->guided; b++) {
@@ -237,6 +247,7 @@ int lm_t2m_begin(lm_t2m **out, const lm_model *m, const char *prompt, const lm_g
 		lm_t2m_free(g);
 		return rc;
 	}
+	g->times.prefill = now() - t0;
 	*out = g;
 	return 0;
 }
@@ -251,7 +262,10 @@ int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st)
 		return 0;
 	}
 	float p = 0;
+	double t0 = now();
 	lm_exit_prob(&m->heads, g->h, 1, &p);
+	double t1 = now();
+	g->times.exit += t1 - t0;
 	if (p_exit)
 		*p_exit = p;
 	if (g->i > 0 && p > g->o.threshold) { /* at least one latent: no exit check at [BOM] */
@@ -263,14 +277,23 @@ int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st)
 	lm_projector(&m->heads, g->h, rows, g->c);
 	lm_flow_sample(&m->heads, g->noise, g->c, g->guided ? g->c + c->condition_size : NULL, g->o.cfg,
 		       g->o.steps, z);
+	double t2 = now();
+	g->times.flow += t2 - t1;
 	g->i++;
+	g->times.latents = g->i;
 	/* feed the latent back: motion branch of both sequences */
 	lm_adapter(&m->heads, z, 1, g->emb);
 	for (int b = 0; b < rows; b++)
 		if (lm_backbone_forward(&m->bb, &g->kv[b], g->emb, 1, LM_MOTION, g->h + (size_t)b * c->hidden_size,
 					st))
 			return st->code;
+	g->times.backbone += now() - t2;
 	return 0;
+}
+
+void lm_t2m_times_get(const lm_t2m *g, lm_t2m_times *t)
+{
+	*t = g->times;
 }
 
 void lm_t2m_free(lm_t2m *g)

@@ -71,6 +71,15 @@ int lm_t2m_begin(lm_t2m **g, const lm_model *m, const char *prompt, const lm_gen
  * max_tokens is reached. p_exit (may be NULL) receives the exit probability checked. */
 int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st);
 void lm_t2m_free(lm_t2m *g);
+/* Wall-clock seconds spent per stage so far (for --profile and the benchmark). */
+typedef struct lm_t2m_times {
+	double prefill;   /* tokenizing and prefilling the prompt(s) */
+	double exit;      /* exit head */
+	double flow;      /* projector, noise and the flow head's Euler ODE */
+	double backbone;  /* adapter and one motion step of the backbone per sequence */
+	int latents;
+} lm_t2m_times;
+void lm_t2m_times_get(const lm_t2m *g, lm_t2m_times *t);
 
 /* Motion to text (4.7): greedy caption of n latents (n, L). *text malloc'd. */
 int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, char **text,

@@ -10,6 +10,7 @@
  * Everything is computed in double; the features are stored as float.
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,11 +64,17 @@ static void rot_yaw(double a, double R[9])
 	memcpy(R, m, sizeof m);
 }
 
+/* double -> float, saturating (a finite double beyond the float range is undefined behaviour) */
+static float to_f32(double v)
+{
+	return v > FLT_MAX ? FLT_MAX : v < -FLT_MAX ? -FLT_MAX : (float)v;
+}
+
 /* 6D = the first two rows (pytorch3d matrix_to_rotation_6d). */
 static void mat_to_6d(const double *R, float *d)
 {
 	for (int i = 0; i < 6; i++)
-		d[i] = (float)R[i];
+		d[i] = to_f32(R[i]);
 }
 
 /* pytorch3d rotation_6d_to_matrix: Gram-Schmidt on the two rows, third row = b1 x b2.
@@ -454,7 +461,7 @@ int lm_motion_from_bvh(const lm_skeleton *sk, const lm_bvh *b, float **feat, int
 		} else {
 			double v[3] = {root[0] - root_prev[0], 0, root[2] - root_prev[2]}, hv[3], D6[9];
 			mulv(Hprev, v, hv);
-			f[0] = (float)hv[0], f[1] = (float)hv[2];
+			f[0] = to_f32(hv[0]), f[1] = to_f32(hv[2]);
 			rot_yaw(theta_prev - theta, D6);
 			mat_to_6d(D6, f + 2);
 		}
@@ -464,9 +471,9 @@ int lm_motion_from_bvh(const lm_skeleton *sk, const lm_bvh *b, float **feat, int
 			double d[3] = {ps[3 * k] - root[0], ps[3 * k + 1], ps[3 * k + 2] - root[2]}, q[3];
 			mulv(H, d, q);
 			for (int i = 0; i < 3; i++) {
-				f[8 + 3 * k + i] = (float)q[i];
+				f[8 + 3 * k + i] = to_f32(q[i]);
 				if (t > 0)
-					f[8 + 3 * N + 3 * k + i] = (float)(q[i] - prev[3 * k + i]);
+					f[8 + 3 * N + 3 * k + i] = to_f32(q[i] - prev[3 * k + i]);
 				prev[3 * k + i] = q[i];
 			}
 		}

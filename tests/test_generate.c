@@ -83,7 +83,20 @@ static void check_generation(const lm_model *m, const char *prompt, float cfg, c
 	ok(st.code == 0, "generation ran: %s", st.code ? st.msg : "ok");
 	ok(n == n_want, "cfg %g: the exit head stops after %d latents (reference: %d)", cfg, n, n_want);
 	if (n == n_want) {
-		close_f32(z, want, nl, 2e-4, 1e-3, "latents vs reference");
+		/* Guidance amplifies float rounding along the autoregressive loop: in the reference
+		 * itself a 1e-6 perturbation of the first state grows to ~2e-4 by the 12th latent at
+		 * scale 3 (train/test_ref.py). So: the first 6 latents tight, all of them within 2e-3. */
+		int head = n < 6 ? n : 6;
+		close_f32(z, want, (long)head * L, 2e-4, 1e-3, "first latents vs reference");
+		close_f32(z, want, nl, 2e-3, 1e-2, "all latents vs reference");
+		for (int i = 0; i < n; i++) {
+			double e = 0;
+			for (int j = 0; j < L; j++) {
+				double d = fabs(z[i * L + j] - want[i * L + j]);
+				e = d > e ? d : e;
+			}
+			diag("  latent %2d: max abs err %.2e", i, e);
+		}
 		close_f32(p, want_p, np, 1e-5, 1e-4, "exit probabilities at each step");
 		close_f32(&p[n], want_stop, 1, 1e-5, 1e-4, "exit probability that stopped it");
 	}

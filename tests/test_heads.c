@@ -136,8 +136,9 @@ static void check_sample(lm_heads *h, const lm_safetensors *g)
 	float *noise = golden(g, "sample_noise", &nn, NULL), *cc = golden(g, "sample_c", &nc, NULL);
 	float *cu = golden(g, "sample_u", &nu, NULL);
 	float *want_cfg = golden(g, "sample_out_cfg", &n1, NULL), *want_no = golden(g, "sample_out_nocfg", &n2, NULL);
-	float s = meta_float(g, "guidance_scale", c->guidance_scale);
-	int steps = (int)meta_float(g, "euler_steps", (float)c->euler_steps);
+	/* train/golden.py writes __metadata__ {"scale", "steps"}; the config's values otherwise */
+	float s = meta_float(g, "scale", c->guidance_scale);
+	int steps = (int)meta_float(g, "steps", (float)c->euler_steps);
 	float got[L], ref[L], other[L];
 	char msg[160];
 	if (!noise || !cc || !cu || !want_cfg || !want_no || nn != L || nc != C || nu != C || n1 != L || n2 != L) {

@@ -555,6 +555,40 @@ class StreamingDecoder:
 
 
 # ---------------------------------------------------------------------------------------------
+# Plain Llama (the text branch alone)
+
+
+def llama_forward(cfg, text_model, lm_head_weight, inv_freq, ids):
+	"""HF LlamaForCausalLM forward without cache: ids -> (final-normed (T, H), logits (T, V))."""
+	ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
+	x = text_model.embed_tokens.weight[ids]
+	T = x.shape[0]
+	motion = torch.zeros(T, dtype=torch.bool)
+	cos, sin = rope_cos_sin(inv_freq, T)
+	for lt in text_model.layers:
+		x = layer_forward(cfg, lt, None, x, motion, cos, sin)
+	h = text_model.norm(x)
+	return h, h @ lm_head_weight.t()
+
+
+class PlainLlama(nn.Module):
+	"""A stock Llama with no motion weights at all: state_dict keys are the HF Llama names
+	(model.*, lm_head.weight when untied), so the text part of a llamo model loads as is."""
+
+	def __init__(self, cfg):
+		super().__init__()
+		self.cfg = cfg
+		self.model = TextModel(cfg)
+		if not cfg.tie_word_embeddings:
+			self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+		self.register_buffer("inv_freq", rope_inv_freq(cfg), persistent=False)
+
+	def forward(self, ids):
+		w = self.model.embed_tokens.weight if self.cfg.tie_word_embeddings else self.lm_head.weight
+		return llama_forward(self.cfg, self.model, w, self.inv_freq, ids)
+
+
+# ---------------------------------------------------------------------------------------------
 # The whole model
 
 
@@ -620,17 +654,9 @@ class LlamoModel(nn.Module):
 		return h @ self.lm_head_weight().t()
 
 	def plain_llama(self, ids):
-		"""Plain Llama (text weights only, no motion weight touched): ids -> (normed (T, H),
-		logits (T, V)). The MoT forward on text-only ids must give exactly the same."""
-		ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
-		x = self.model.embed_tokens.weight[ids]
-		T = x.shape[0]
-		motion = torch.zeros(T, dtype=torch.bool)
-		cos, sin = rope_cos_sin(self.inv_freq, T)
-		for lt in self.model.layers:
-			x = layer_forward(self.cfg, lt, None, x, motion, cos, sin)
-		h = self.model.norm(x)
-		return h, self.logits(h)
+		"""Plain Llama over this model's text weights (no motion weight touched): ids ->
+		(normed (T, H), logits (T, V)). The MoT forward on text-only ids gives exactly this."""
+		return llama_forward(self.cfg, self.model, self.lm_head_weight(), self.inv_freq, ids)
 
 	# --- heads ---
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 import st
 import make_tokenizer
-from llamo_ref import LlamoModel, Config, StreamingDecoder, rope_inv_freq, euler_sample
+from llamo_ref import LlamoModel, PlainLlama, StreamingDecoder, rope_inv_freq, euler_sample
 from torch_rng import MT19937, randn_scalar
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -172,9 +172,12 @@ def main():
 
 	# MoT promise
 	ids = torch.randint(0, cfg.vocab_size, (9,), generator=g).tolist()
-	th, tl = m.plain_llama(ids)
+	plain = PlainLlama(cfg)
+	plain.load_state_dict({k: v for k, v in m.state_dict().items() if k.startswith("model.")}, strict=True)
+	th, tl = plain(ids)
 	mh, _ = m.forward_seq([("text", ids)])
-	ok(torch.equal(th, mh), "MoT forward on text-only ids == plain Llama, bit for bit")
+	ok(torch.equal(th, mh) and torch.equal(tl, m.logits(mh)),
+	   "MoT forward on text-only ids == PlainLlama (no motion weights at all), bit for bit")
 	m2 = LlamoModel.load_dir(TINY)
 	for p in m2.motion_model.parameters():
 		p.mul_(-3.0)

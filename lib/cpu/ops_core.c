@@ -86,6 +86,20 @@ void cpu_rope(float *x, int n, int heads, int hd, int pos0, const float *inv_fre
 	}
 }
 
+/* q . k over hd floats, in 8 partial sums (so the compiler can use vector lanes; the order is
+ * fixed, so every call sums the same way) */
+static float dot(const float *q, const float *k, int hd)
+{
+	float acc[8] = {0};
+	int j = 0;
+	for (; j + 8 <= hd; j += 8)
+		for (int l = 0; l < 8; l++)
+			acc[l] += q[j + l] * k[j + l];
+	for (; j < hd; j++)
+		acc[0] += q[j] * k[j];
+	return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 /* One query head over cache rows 0..upto-1 of kv head kvh: o(hd) = softmax(q k^T * scale) v,
  * two passes as torch's softmax (max, then exp and sum). att holds upto floats, or is NULL
  * (out of memory): then a one-pass online softmax needs no buffer. */
@@ -98,10 +112,7 @@ static void attend_head(float *o, const float *qh, const float *k_cache, const f
 	if (!att) {
 		float mx = -INFINITY, sum = 0;
 		for (int p = 0; p < upto; p++) {
-			float s = 0;
-			for (int j = 0; j < hd; j++)
-				s += qh[j] * k[p * row + j];
-			s *= scale;
+			float s = dot(qh, k + p * row, hd) * scale;
 			if (s > mx) {
 				float r = expf(mx - s);
 				for (int j = 0; j < hd; j++)
@@ -120,11 +131,7 @@ static void attend_head(float *o, const float *qh, const float *k_cache, const f
 	}
 	float mx = -INFINITY;
 	for (int p = 0; p < upto; p++) {
-		const float *kp = k + p * row;
-		float s = 0;
-		for (int j = 0; j < hd; j++)
-			s += qh[j] * kp[j];
-		att[p] = s * scale;
+		att[p] = dot(qh, k + p * row, hd) * scale;
 		if (att[p] > mx)
 			mx = att[p];
 	}
@@ -141,16 +148,18 @@ static void attend_head(float *o, const float *qh, const float *k_cache, const f
 	}
 }
 
-/* causal GQA attention over the cache; query i sees positions 0..pos0+i. Threads (OpenMP) split
- * the (query, head) pairs; each pair is computed the same way whatever the split, so a chunked
- * prefill and one query at a time give the same numbers. */
+/* causal GQA attention over the cache; query i sees positions 0..pos0+i. Each (query, head) pair
+ * is computed the same way whatever the split, so a chunked prefill and one query at a time give
+ * the same numbers. Long prefills split the pairs over OpenMP threads; decoding stays on one
+ * thread: the weight products (OpenBLAS, its own thread pool) dominate there, and OpenMP threads
+ * spinning next to OpenBLAS's made decoding several times slower. */
 void cpu_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int n,
 		   int pos0, int nh, int nkv, int hd)
 {
 	int group = nh / nkv, len = pos0 + n;
 	float scale = 1.0f / sqrtf((float)hd);
-	double work = (double)n * nh * len * hd;
-#pragma omp parallel if (work > 65536)
+	double work = (double)n * nh * len * hd; /* ~2x the multiply-adds of the causal half */
+#pragma omp parallel if (work > 3.2e7)
 	{
 		float *att = malloc((size_t)len * sizeof(float));
 #pragma omp for collapse(2) schedule(static)

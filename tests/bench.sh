@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# make bench: the first CPU benchmark. Motion frames per second of llamo-t2m on the bundled
+# default model (guidance on, the model's Euler steps; the exit head disabled with --threshold 1
+# so every run makes the same number of latents), the time per stage, and the VAE's speed,
+# printed with the machine they ran on. With PyTorch available, the reference model runs the same
+# generation in the same run, side by side.
+set -eu
+cd "$(dirname "$0")/.."
+export PATH="$PWD/bin:$PATH"
+M=${LLAMO_MODEL:-models/default}
+SECONDS_OF_MOTION=${BENCH_SECONDS:-10}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+echo "machine: ${cpu:-unknown cpu}, $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB; $(date -u +%F)"
+echo "model: $M ($(du -sh $M | cut -f1)); prompt 'a person walks forward', $SECONDS_OF_MOTION s of motion"
+run() { # label, extra args
+	/usr/bin/time -f "%e %M" -o $tmp/time llamo-t2m -m $M --seed 0 --seconds $SECONDS_OF_MOTION --threshold 1 --profile \
+		"$@" "a person walks forward" > $tmp/lat.lmf 2> $tmp/prof
+	read wall rss < $tmp/time
+	sed -n 's/.*profile: prompt 0: //p' $tmp/prof | sed "s/^/  /"
+	echo "  wall $wall s including model load, peak RSS $((rss / 1024)) MiB"
+}
+echo "llamo-t2m, guidance on (the model's scale), the model's Euler steps:"
+run
+cp $tmp/lat.lmf $tmp/guided.lmf
+echo "llamo-t2m, no guidance (--cfg 1):"
+run --cfg 1
+nlat=$(framedump --no-data $tmp/guided.lmf | grep -c '"type":"latent"')
+start=$(date +%s.%N)
+vae-dec -m $M $tmp/guided.lmf > $tmp/out.bvh
+end=$(date +%s.%N)
+echo "vae-dec (streaming, 4 frames per latent, to BVH): $((4 * nlat)) frames in $(awk "BEGIN{printf \"%.3f\", $end - $start}") s including model load"
+clip=$(ls tests/data/bn_*.bvh | head -1)
+start=$(date +%s.%N)
+vae-enc -m $M $clip > /dev/null
+end=$(date +%s.%N)
+echo "vae-enc $(basename $clip) ($(grep -m1 Frames: $clip | awk '{print $2}') frames): $(awk "BEGIN{printf \"%.3f\", $end - $start}") s including model load"
+if [ -f train/bench_ref.py ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+	echo "PyTorch reference (train/llamo_ref.py, eager, same model, same generation):"
+	/usr/bin/python3 train/bench_ref.py --model $M --seconds $SECONDS_OF_MOTION | sed 's/^/  /'
+else
+	echo "PyTorch reference: not run (no torch for /usr/bin/python3)"
+fi
