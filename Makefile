@@ -63,7 +63,7 @@ clean:
 golden:
 	cd train && $(PYTHON) golden.py
 model:
-	cd train && $(PYTHON) make_model.py --preset default --dtype bf16 --out ../models/default
+	cd train && $(PYTHON) make_model.py --preset default --dtype bf16 --stats data/bn_stats.safetensors --out ../models/default
 reftest:
 	cd train && $(PYTHON) test_ref.py
 

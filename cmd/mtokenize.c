@@ -2,7 +2,7 @@
  *
  * Model mode (default): every prompt becomes a TOKENS frame holding
  * tokenize(t2m_template with {prompt}) + [BOM] (docs/model-format.md 4.6, the very ids llamo-t2m
- * uses), followed, when the guidance scale is not 1, by the unconditional frame (empty prompt,
+ * uses), preceded, when the guidance scale is not 1, by the unconditional frame (empty prompt,
  * flag uncond); an end-of-input EOS mark closes the stream.
  * --raw: the text of each line as is, no template, no [BOM]. --ids: ids as text lines.
  * --decode: lines of ids back to text.
@@ -24,7 +24,7 @@ static const char usage[] =
 	"Model mode (default): each non-blank line (trimmed of surrounding blanks) is a prompt k and\n"
 	"becomes a tokens frame for stream k holding the model's t2m_template with the prompt filled\n"
 	"in, then [BOM]; when the guidance scale is not 1 an unconditional frame (empty prompt)\n"
-	"follows. An end-of-input mark closes the stream.\n"
+	"comes first. An end-of-input mark closes the stream.\n"
 	"\n"
 	"  -m, --model DIR        model directory (default: $LLAMO_MODEL or the bundled model)\n"
 	"      --tokenizer FILE   use this tokenizer.json instead of the model's\n"
@@ -174,9 +174,11 @@ static void encode_line(run *r, const char *name, long lineno, char *s, size_t l
 	if (rc)
 		lm_die(st.code, "%s: %s", where(name, lineno), st.msg);
 	if (r->w) {
-		put_tokens(r, 0, ids, n);
+		/* the unconditional frame first: llamo-step writes the [BOM] state of both sequences
+		 * when the conditional frame arrives, so the other must be prefilled by then */
 		if (!r->o->raw && r->cfg != 1.0f)
 			put_tokens(r, LM_FLAG_UNCOND, r->uncond, r->n_uncond);
+		put_tokens(r, 0, ids, n);
 	} else
 		put_ids_line(r, ids, n);
 	r->stream++;
@@ -224,6 +226,7 @@ static void parse_args(opts *o, int argc, char **argv)
 		{"output", required_argument, 0, 'o'}, {0, 0, 0, 0}};
 	int c;
 	o->output = "-";
+	opterr = 0; /* one message, ours */
 	while ((c = getopt_long(argc, argv, "m:i:o:", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': o->model_arg = optarg; break;
@@ -238,7 +241,7 @@ static void parse_args(opts *o, int argc, char **argv)
 			o->inputs[o->n_inputs++] = optarg;
 			break;
 		case 'o': o->output = optarg; break;
-		default: lm_usage_error("unknown option");
+		default: lm_usage_error("%s: unknown option, or its argument is missing", argv[optind - 1]);
 		}
 	}
 	if (optind < argc && o->n_inputs)

@@ -190,14 +190,13 @@ void lm_backbone_free(lm_backbone *bb)
 
 static void scratch_free(lm_kv_cache *kv, const lm_backend *be)
 {
-	float **s[] = {&kv->x, &kv->a, &kv->q, &kv->kk, &kv->vv, &kv->att, &kv->gate, &kv->up};
+	float **s[] = {&kv->x, &kv->a, &kv->q, &kv->att, &kv->gate, &kv->up};
 	for (size_t k = 0; k < sizeof s / sizeof s[0]; k++)
 		release(be, s[k]);
 	kv->chunk = 0;
 }
 
-/* Scratch for `chunk` positions at once. K and V are written straight into the cache, so kk and
- * vv stay unused (NULL). */
+/* Scratch for `chunk` positions at once (K and V go straight into the cache). */
 static int scratch_alloc(lm_kv_cache *kv, const lm_backbone *bb, int chunk, lm_status *st)
 {
 	const lm_config *c = bb->cfg;
@@ -205,12 +204,12 @@ static int scratch_alloc(lm_kv_cache *kv, const lm_backbone *bb, int chunk, lm_s
 	size_t n = (size_t)chunk, H = c->hidden_size, I = c->intermediate_size;
 	size_t qd = (size_t)c->num_attention_heads * c->head_dim;
 	scratch_free(kv, be);
-	kv->x = be->alloc(n * H);          /* (chunk, H) residual stream */
-	kv->a = be->alloc(n * H);          /* (chunk, H) normed input / branch output */
-	kv->q = be->alloc(n * qd);         /* (chunk, nh, hd) */
-	kv->att = be->alloc(n * qd);       /* (chunk, nh*hd) attention output */
-	kv->gate = be->alloc(n * I);       /* (chunk, I) */
-	kv->up = be->alloc(n * I);         /* (chunk, I) */
+	kv->x = be->alloc(n * H);
+	kv->a = be->alloc(n * H);
+	kv->q = be->alloc(n * qd);
+	kv->att = be->alloc(n * qd);
+	kv->gate = be->alloc(n * I);
+	kv->up = be->alloc(n * I);
 	if (!kv->x || !kv->a || !kv->q || !kv->att || !kv->gate || !kv->up) {
 		scratch_free(kv, be);
 		return lm_fail(st, LM_ENOMEM, "backbone: out of %s memory for a %d-position chunk", be->name,

@@ -30,31 +30,46 @@ typedef struct lm_backbone {
 typedef struct lm_kv_cache {
 	int max_pos;            /* capacity in positions */
 	int pos;                /* positions filled so far */
-	float *k, *v;           /* (layers, max_pos, nkv, hd) each, backend memory */
-	/* scratch for up to `chunk` positions at once, backend memory */
+	float *k, *v;           /* (layers, max_pos, nkv, hd) each, backend memory; a layer's
+	                         * projections write their rows here directly */
+	/* scratch for up to `chunk` positions at once, backend memory; grown by a longer call */
 	int chunk;
-	float *x, *a, *q, *kk, *vv, *att, *gate, *up;
+	float *x;               /* (chunk, H) residual stream */
+	float *a;               /* (chunk, H) normed input, then a block's output */
+	float *q;               /* (chunk, nh, hd) */
+	float *att;             /* (chunk, nh*hd) attention output */
+	float *gate, *up;       /* (chunk, I) */
 } lm_kv_cache;
 
-/* Loads and validates every backbone tensor (names in docs/model-format.md 3) from sf.
- * Errors: LM_EDATA naming the tensor, LM_ENOMEM. */
+/* Loads every backbone tensor (names and shapes in docs/model-format.md 3; F32, BF16 or F16 on
+ * disk) from sf, converts it to F32 and uploads it to be; computes the RoPE frequencies. The
+ * lm_head is the embedding table when tie_word_embeddings, else lm_head.weight. On failure
+ * nothing stays allocated. Errors: LM_EDATA from the loader, naming the file and the tensor
+ * (missing, shape that does not fit the config, not a float type), LM_ENOMEM. */
 int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *sf,
 		     const lm_backend *be, lm_status *st);
 void lm_backbone_free(lm_backbone *bb);
 
+/* A cache for max_pos positions (and scratch for 64 at once, grown on demand). On failure kv is
+ * left zeroed (kv->k == NULL). Errors: LM_EDATA (max_pos < 1), LM_ENOMEM. */
 int lm_kv_init(lm_kv_cache *kv, const lm_backbone *bb, int max_pos, lm_status *st);
-void lm_kv_free(lm_kv_cache *kv, const lm_backbone *bb);
+void lm_kv_free(lm_kv_cache *kv, const lm_backbone *bb); /* safe on a zeroed or freed kv */
 void lm_kv_reset(lm_kv_cache *kv); /* back to position 0 */
 
 /* Embeds text token ids: emb(n, H) host = embed_tokens rows. Id out of range: LM_EDATA. */
 int lm_embed_text(const lm_backbone *bb, const int32_t *ids, int n, float *emb, lm_status *st);
 
 /* Runs n positions, all of one modality (LM_TEXT / LM_MOTION), at kv->pos.. and appends them to
- * the cache. emb(n, H) host; out(n, H) host receives the final-normed states of the branch's
- * final norm (NULL: not wanted). Errors: LM_EDATA when the cache would overflow. */
+ * the cache: per layer the branch's weights (model. or motion_model.), K/V rows written at
+ * kv->pos.., causal attention over every cached position whichever branch made it (4.1).
+ * emb(n, H) host; out(n, H) host receives the states after the branch's final norm (NULL: not
+ * wanted). A chunk (prefill) and one position per call give the same states up to float rounding
+ * (gemm vs gemv). Errors: LM_EDATA when the cache would overflow (the cache is then unchanged),
+ * LM_ENOMEM when the scratch cannot grow to n positions. */
 int lm_backbone_forward(const lm_backbone *bb, lm_kv_cache *kv, const float *emb, int n,
 			int modality, float *out, lm_status *st);
 
-/* logits(n, V) host = h(n, H) host @ lm_head^T (tied embeddings). */
+/* logits(n, V) host = h(n, H) host @ lm_head^T (the embeddings when tied). Allocates n*(H+V)
+ * floats of backend memory per call; if that fails the logits are NaN. */
 void lm_logits(const lm_backbone *bb, const float *h, int n, float *logits);
 #endif

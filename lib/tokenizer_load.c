@@ -151,7 +151,9 @@ static int load_merges(lm_tokenizer *tk, json_t *merges, lm_status *st)
 		char sb[48];
 		if (ia < 0 || ib < 0 || iab < 0) {
 			const char *what = ia < 0 ? "left part" : ib < 0 ? "right part" : "merged token";
-			const char *s = ia < 0 ? (buf[la] = 0, buf) : ib < 0 ? b : buf;
+			if (ia < 0)
+				buf[la] = 0; /* buf: the left part alone */
+			const char *s = ib < 0 && ia >= 0 ? b : buf;
 			rc = fail(tk, st, "model.merges[%zu]: %s \"%s\" not in model.vocab", r, what, shorten(s, sb));
 			break;
 		}

@@ -9,6 +9,7 @@
  *     motion embeddings from the adapter (lib/heads.c); and the motion weights do matter there;
  *   - chunked prefill equals one position at a time, and a chunk longer than the scratch grows it;
  *   - BF16 weights (tests/golden/tiny-bf16) give the reference's hidden_bf16;
+ *   - an untied head reads lm_head.weight;
  *   - a missing tensor, a shape that does not fit the config, an untied head without
  *     lm_head.weight, a token id outside the vocabulary and a full cache are refused with a
  *     message naming the problem.
@@ -330,11 +331,11 @@ done:
 	free(ids_a), free(ids_b), free(z), free(want_h), free(want_l), free(want_hb), free(mask);
 }
 
-/* A chunk longer than the initial scratch (64 positions) grows it; the states match prefill in
- * pieces. */
+/* A chunk longer than the initial scratch (64 positions) grows it, and one this long splits the
+ * attention over threads; the states match a prefill in pieces of 30. */
 static void check_long_chunk(model *m)
 {
-	enum { N = 100 };
+	enum { N = 800 };
 	int32_t ids[N];
 	for (int i = 0; i < N; i++)
 		ids[i] = (int32_t)((i * 37 + 11) % m->cfg.vocab_size);
@@ -343,7 +344,7 @@ static void check_long_chunk(model *m)
 	float *a = run(m, &s, 1, 0, &T), *b = run(m, &s, 1, 30, &T);
 	if (a && b)
 		close_f32(a, b, (long)N * m->cfg.hidden_size, CHUNK_TOL, CHUNK_TOL,
-			  "100 positions in one call (scratch grows past 64) vs calls of 30");
+			  "800 positions in one call (scratch grows past 64, threaded attention) vs calls of 30");
 	else
 		ok(0, "long forward runs");
 	free(a);
@@ -370,14 +371,15 @@ static void check_refusals(model *m)
 	lm_kv_free(&kv, &m->bb);
 }
 
-/* Writes a copy of the tiny model without tensor `drop` to path. */
-static int write_without(const lm_safetensors *sf, const char *drop, const char *path)
+/* Writes a copy of the tiny model to path, without tensor `drop` (may be NULL) and with `extra`
+ * (may be NULL) added. */
+static int write_copy(const lm_safetensors *sf, const char *drop, const lm_st_out *extra, const char *path)
 {
 	int n = lm_st_count(sf), k = 0, rc = 0;
-	lm_st_out *t = calloc(n, sizeof *t);
+	lm_st_out *t = calloc(n + 1, sizeof *t);
 	for (int i = 0; i < n && !rc; i++) {
 		const lm_tensor_info *ti = lm_st_at(sf, i);
-		if (!strcmp(ti->name, drop))
+		if (drop && !strcmp(ti->name, drop))
 			continue;
 		float *p = NULL;
 		if ((rc = lm_st_load_f32(sf, ti->name, ti->ndim, ti->shape, &p, &st)))
@@ -388,12 +390,54 @@ static int write_without(const lm_safetensors *sf, const char *drop, const char 
 		t[k].data = p;
 		k++;
 	}
+	if (extra)
+		t[k] = *extra;
 	if (!rc)
-		rc = lm_st_write_f32(path, t, k, &st);
+		rc = lm_st_write_f32(path, t, k + (extra != NULL), &st);
 	for (int i = 0; i < k; i++)
 		free((void *)t[i].data);
 	free(t);
 	return rc;
+}
+
+/* An untied head: lm_head.weight = -embed_tokens gives exactly the negated logits. */
+static void check_untied(model *m, const char *path)
+{
+	int V = m->cfg.vocab_size, H = m->cfg.hidden_size;
+	float *neg = NULL;
+	int64_t shape[2] = {V, H};
+	if (lm_st_load_f32(m->sf, "model.embed_tokens.weight", 2, shape, &neg, &st)) {
+		ok(0, "embeddings load: %s", st.msg);
+		return;
+	}
+	for (long i = 0; i < (long)V * H; i++)
+		neg[i] = -neg[i];
+	lm_st_out head = {"lm_head.weight", 2, {V, H}, neg};
+	lm_safetensors *sf = NULL;
+	lm_config c = m->cfg;
+	c.tie_word_embeddings = 0;
+	lm_backbone bb;
+	if (write_copy(m->sf, NULL, &head, path) || lm_st_open(&sf, path, &st) ||
+	    lm_backbone_load(&bb, &c, sf, be, &st)) {
+		ok(0, "untied copy loads: %s", st.msg);
+	} else {
+		float h[2 * 64], a[2 * 512], b[2 * 512];
+		int bad = 0;
+		for (int i = 0; i < 2 * H && H <= 64 && V <= 512; i++)
+			h[i] = (float)((i * 13) % 7) - 3.0f;
+		if (H <= 64 && V <= 512) {
+			lm_logits(&m->bb, h, 2, a);
+			lm_logits(&bb, h, 2, b);
+			for (int i = 0; i < 2 * V; i++)
+				bad += b[i] != -a[i];
+		}
+		ok(H <= 64 && V <= 512 && !bad && bb.lm_head != bb.embed,
+		   "untied lm_head.weight (= -embed_tokens) is used: logits exactly negated (%d differ)", bad);
+		lm_backbone_free(&bb);
+	}
+	if (sf)
+		lm_st_close(sf);
+	free(neg);
 }
 
 static void check_load_errors(model *m)
@@ -408,7 +452,7 @@ static void check_load_errors(model *m)
 	close(fd);
 	const char *drop = "motion_model.layers.1.mlp.up_proj.weight";
 	lm_safetensors *sf = NULL;
-	if (!write_without(m->sf, drop, path) && !lm_st_open(&sf, path, &st)) {
+	if (!write_copy(m->sf, drop, NULL, path) && !lm_st_open(&sf, path, &st)) {
 		int rc = lm_backbone_load(&bb, &m->cfg, sf, be, &st);
 		ok(rc == LM_EDATA && strstr(st.msg, drop), "missing %s refused: %s", drop, st.msg);
 		lm_st_close(sf);
@@ -416,6 +460,7 @@ static void check_load_errors(model *m)
 		diag("%s", st.msg);
 		ok(0, "copy of the model without %s", drop);
 	}
+	check_untied(m, path);
 	remove(path);
 
 	lm_config c = m->cfg;

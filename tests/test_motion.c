@@ -361,7 +361,7 @@ static void test_random(void)
 		f[2] = (float)cos(h), f[3] = 0.01f * f[3], f[4] = (float)sin(h), f[5] = 0.01f * f[5], f[6] = 1, f[7] *= 0.01f;
 		f[8 + 1] = (float)(0.9 + 0.1 * urand());
 	}
-	int n1, n2;
+	int n1 = 0, n2 = 0;
 	int rc = to_bvh_text(r, T, &b1) || lm_motion_from_bvh(&sk, &b1, &f1, &n1, &st) || to_bvh_text(f1, n1, &b2) ||
 		 lm_motion_from_bvh(&sk, &b2, &f2, &n2, &st);
 	if (!ok(rc == 0 && n1 == T && n2 == T, "random features -> BVH -> features -> BVH -> features: %d frames%s%s",
