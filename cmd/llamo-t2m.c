@@ -132,7 +132,7 @@ int main(int argc, char **argv)
 		if (argprompt) {
 			if (stream > 0)
 				break;
-			prompt = argprompt;
+			prompt = trim(argprompt);
 		} else {
 			if (getline(&line, &cap, stdin) < 0)
 				break;

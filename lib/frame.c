@@ -621,8 +621,13 @@ static int skip_header_line(lm_reader *r, uint64_t at, lm_status *st)
 		lm_stream_header keep = r->h;
 		rc = parse_header(r, line, st);
 		r->h = keep;
-		if (rc)
-			lm_prefix(st, "second stream header at byte %" PRIu64, at);
+		if (rc) {
+			char inner[sizeof st->msg];
+			size_t skip = strlen(r->name) + 2; /* the inner message starts "NAME: " */
+			snprintf(inner, sizeof inner, "%s", strlen(st->msg) > skip ? st->msg + skip : st->msg);
+			rc = lm_fail(st, LM_EDATA, "%s: frame %" PRIu64 " at byte %" PRIu64 ": bad second "
+				     "stream header (%s)", r->name, r->nframes, at, inner);
+		}
 	} else {
 		rc = lm_fail(st, LM_EDATA, "%s: frame %" PRIu64 " at byte %" PRIu64 ": bad magic (a "
 			     "header line that does not end)", r->name, r->nframes, at);

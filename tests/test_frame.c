@@ -549,7 +549,7 @@ static void test_concatenated(void)
 	t = fmemopen((void *)bad, sizeof bad - 1, "rb");
 	rc = lm_reader_open(&r, t, "t", &st);
 	rc = rc ? rc : lm_reader_next(r, &fr, &eof, &st);
-	ok(rc == LM_EDATA && strstr(st.msg, "second stream header at byte 43"),
+	ok(rc == LM_EDATA && strstr(st.msg, "t: frame 0 at byte 43: bad second stream header"),
 	   "a bad second header is an error naming its byte (%s)", st.msg);
 	lm_reader_free(r);
 	fclose(t);
