@@ -255,7 +255,7 @@ done:
 	free(want_l);
 }
 
-static void check_mixed(model *m, model *mbf, const lm_safetensors *g)
+static void check_mixed(model *m, model *mbf, model *mhf, const lm_safetensors *g)
 {
 	int na = 0, nb = 0, H = m->cfg.hidden_size, V = m->cfg.vocab_size, L = m->cfg.latent_dim;
 	long nz = 0, nh = 0, nl = 0, nhb = 0, nmask = 0;
@@ -325,6 +325,19 @@ static void check_mixed(model *m, model *mbf, const lm_safetensors *g)
 	} else {
 		ok(0, "BF16 model and golden hidden_bf16 available");
 	}
+	long nhf = 0;
+	float *want_hf = golden_f32(g, "hidden_f16", &nhf);
+	if (mhf->loaded && want_hf && nhf == nh) {
+		float *hf = run(mhf, s, 3, 0, &T1);
+		if (hf)
+			close_f32(hf, want_hf, nhf, ATOL, RTOL, "F16 weights (tiny-f16): mixed states vs PyTorch");
+		else
+			ok(0, "F16 forward runs");
+		free(hf);
+	} else {
+		ok(0, "F16 model and golden hidden_f16 available");
+	}
+	free(want_hf);
 	free(logits);
 	free(h);
 done:
@@ -485,7 +498,7 @@ int main(int argc, char **argv)
 		return done_testing();
 	}
 	diag("backend %s", be->name);
-	model m, mbf;
+	model m, mbf, mhf;
 	if (!model_load(&m, "tiny")) {
 		ok(0, "tiny model loads from %s/tiny", gdir);
 		return done_testing();
@@ -494,6 +507,7 @@ int main(int argc, char **argv)
 	   m.cfg.hidden_size, m.cfg.num_attention_heads, m.cfg.num_key_value_heads, m.cfg.head_dim,
 	   m.cfg.vocab_size);
 	model_load(&mbf, "tiny-bf16");
+	model_load(&mhf, "tiny-f16");
 	char path[1200];
 	snprintf(path, sizeof path, "%s/backbone.safetensors", gdir);
 	lm_safetensors *g = NULL;
@@ -503,13 +517,14 @@ int main(int argc, char **argv)
 	} else {
 		check_inv_freq(&m, g);
 		check_text(&m, g);
-		check_mixed(&m, &mbf, g);
+		check_mixed(&m, &mbf, &mhf, g);
 		lm_st_close(g);
 	}
 	check_long_chunk(&m);
 	check_refusals(&m);
 	check_load_errors(&m);
 	model_free(&mbf);
+	model_free(&mhf);
 	model_free(&m);
 	return done_testing();
 }

@@ -37,20 +37,24 @@ def i32(x):
 
 
 def write_models():
-	"""tests/golden/tiny (F32) and tiny-bf16 (BF16 copy); returns (model F32, model from BF16)."""
+	"""tests/golden/tiny (F32), tiny-bf16 and tiny-f16 (BF16 and F16 copies); returns (model F32,
+	model from BF16, model from F16)."""
 	tiny = os.path.join(GOLDEN, "tiny")
 	bf = os.path.join(GOLDEN, "tiny-bf16")
-	for d in (tiny, bf):
+	hf = os.path.join(GOLDEN, "tiny-f16")
+	for d in (tiny, bf, hf):
 		if os.path.exists(d):
 			shutil.rmtree(d)
 	model = make_model.build("tiny", os.path.join(tiny, "tokenizer.json"), seed=0)
 	make_model.write(model, tiny, "tiny", "f32")
 	make_model.write(model, bf, "tiny", "bf16")
+	make_model.write(model, hf, "tiny", "f16")
 	m32 = LlamoModel.load_dir(tiny)
 	mbf = LlamoModel.load_dir(bf)
+	mhf = LlamoModel.load_dir(hf)
 	for k, v in m32.state_dict().items():   # the F32 file holds exactly the built weights
 		assert torch.equal(v, model.state_dict()[k]), k
-	return m32, mbf
+	return m32, mbf, mhf
 
 
 def write_rng():
@@ -80,7 +84,7 @@ def tok(tk, text):
 	return tk.encode(text, add_special_tokens=False).ids
 
 
-def write_backbone(m, mbf, tk):
+def write_backbone(m, mbf, mhf, tk):
 	cfg = m.cfg
 	g = torch.Generator().manual_seed(101)
 	words = tok(tk, "a person runs")[:3]
@@ -92,6 +96,7 @@ def write_backbone(m, mbf, tk):
 	h, motion = m.forward_seq(seq)
 	logits = m.logits(h)
 	hbf, _ = mbf.forward_seq(seq)
+	hhf, _ = mhf.forward_seq(seq)
 	text_ids = ([cfg.bos_token_id] + tok(tk, "the man walks forward slowly and"))[:7]
 	assert len(text_ids) == 7
 	plain = PlainLlama(m.cfg)
@@ -103,9 +108,9 @@ def write_backbone(m, mbf, tk):
 		"ids_a": i32(ids_a), "latents": latents, "ids_b": i32(ids_b),
 		"motion_mask": i32(motion.int()), "hidden": h, "logits": logits,
 		"text_ids": i32(text_ids), "text_hidden": th, "text_logits": tl,
-		"hidden_bf16": hbf, "inv_freq": m.inv_freq.clone(),
+		"hidden_bf16": hbf, "hidden_f16": hhf, "inv_freq": m.inv_freq.clone(),
 	}
-	st.save(os.path.join(GOLDEN, "backbone.safetensors"), t, {"model": "tiny", "model_bf16": "tiny-bf16"})
+	st.save(os.path.join(GOLDEN, "backbone.safetensors"), t, {"model": "tiny", "model_bf16": "tiny-bf16", "model_f16": "tiny-f16"})
 
 
 def write_heads(m):
@@ -200,10 +205,10 @@ def main():
 	torch.use_deterministic_algorithms(True)
 	os.makedirs(GOLDEN, exist_ok=True)
 	with torch.no_grad():
-		m, mbf = write_models()
+		m, mbf, mhf = write_models()
 		tk = Tokenizer.from_file(os.path.join(GOLDEN, "tiny", "tokenizer.json"))
 		write_rng()
-		write_backbone(m, mbf, tk)
+		write_backbone(m, mbf, mhf, tk)
 		write_heads(m)
 		write_vae(m)
 		n, n1, cap, eos = write_generate(m, tk)
