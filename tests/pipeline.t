@@ -71,6 +71,22 @@ printf 'HIERARCHY\nROOT Hips\n{\n' > $tmp/bad.bvh
 vae-enc -m $T $tmp/bad.bvh > /dev/null 2> $tmp/err; rc=$?
 is "$rc/$(wc -l < $tmp/err)" "65/1" "unbalanced BVH: exit 65, one line ($(cat $tmp/err))"
 vae-enc -m $T --bogus 2> $tmp/err; is "$?" 64 "unknown option: exit 64"
+# a latent of a width the model does not take (16 instead of 32), written with perl
+perl -e 'print "LLAMO1 kind=latent width=16 elem=f32 rate=7.5\n", pack("a4CCvVVVlVV", "LMF1", 3, 2, 0, 1, 16, 0, 0, 0, 0), pack("f<16", (0.5) x 16)' > $tmp/w16.lmf
+vae-dec -m $T -o $tmp/w16.bvh $tmp/w16.lmf 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "65/1" "latent 16 wide into a 32-latent model: exit 65, one line ($(cat $tmp/err))"
+[ ! -e $tmp/w16.bvh ]; ok $? "no output file for it"
+llamo-m2t -m $T $tmp/w16.lmf > /dev/null 2> $tmp/err; is "$?" 65 "llamo-m2t refuses it too ($(cat $tmp/err))"
+vae-enc -m $T --features $clip | llamo-m2t -m $T > /dev/null 2> $tmp/err; is "$?" 65 "features where latents are wanted: exit 65 ($(cat $tmp/err))"
+# a weights file missing a tensor: the message names it
+cp -r $T $tmp/m2 && perl -pi -e 's/"model\.norm\.weight"/"model.norX.weight"/' $tmp/m2/model.safetensors
+llamo-t2m -m $tmp/m2 x > /dev/null 2> $tmp/err; rc=$?
+is "$rc" 65 "model.safetensors without model.norm.weight: exit 65"
+grep -q "model.norm.weight" $tmp/err; ok $? "the message names the tensor ($(cat $tmp/err))"
+printf '{"model": 1}' > $tmp/m2/tokenizer.json; cp $T/model.safetensors $tmp/m2/
+llamo-t2m -m $tmp/m2 x > /dev/null 2> $tmp/err; is "$?" 65 "a tokenizer.json that is not one: exit 65 ($(cat $tmp/err))"
+script -qc "bin/llamo-t2m -m $T x" /dev/null > $tmp/tty 2>&1; rc=$?
+grep -q "terminal" $tmp/tty; ok $? "llamo-t2m refuses to write frames to a terminal ($(tr -d '\r' < $tmp/tty | head -1))"
 for p in llamo-t2m llamo-m2t llamo-step exithead flowsample vae-enc vae-dec mtokenize framedump; do
 	$p --help > $tmp/help 2>&1; rc=$?
 	[ $rc = 0 ] && grep -qi usage $tmp/help && [ -f man/$p.1 ]; ok $? "$p --help and man/$p.1"
