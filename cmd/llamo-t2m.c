@@ -29,22 +29,6 @@ static const char usage[] =
 	"Exit status: 0 ok, 64 usage, 65 bad data, 66 missing model, 69 device unavailable,\n"
 	"70 internal error, 71 out of memory, 74 I/O error. See llamo-t2m(1).\n";
 
-static char *join_args(int argc, char **argv)
-{
-	size_t len = 1;
-	for (int i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	char *s = calloc(len, 1);
-	if (!s)
-		lm_die(LM_ENOMEM, "out of memory");
-	for (int i = 0; i < argc; i++) {
-		if (i)
-			strcat(s, " ");
-		strcat(s, argv[i]);
-	}
-	return s;
-}
-
 /* Strips the newline and surrounding spaces in place; returns the start. */
 static char *trim(char *s)
 {
@@ -122,7 +106,7 @@ int main(int argc, char **argv)
 	if (lm_writer_open(&w, out, strcmp(outpath, "-") ? outpath : "stdout", &h, &st))
 		lm_die_status(&st);
 
-	char *argprompt = optind < argc ? join_args(argc - optind, argv + optind) : NULL;
+	char *argprompt = optind < argc ? lm_join_args(argc - optind, argv + optind) : NULL;
 	char *line = NULL;
 	size_t cap = 0;
 	uint32_t stream = 0;

@@ -62,22 +62,6 @@ typedef struct run {
 	int n_uncond;
 } run;
 
-static char *join_args(int argc, char **argv)
-{
-	size_t len = 1;
-	for (int i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	char *s = calloc(len, 1);
-	if (!s)
-		lm_die(LM_ENOMEM, "out of memory");
-	for (int i = 0; i < argc; i++) {
-		if (i)
-			strcat(s, " ");
-		strcat(s, argv[i]);
-	}
-	return s;
-}
-
 /* Prompt text: without surrounding blanks (and the line end), as llamo-t2m trims it. */
 static char *trim(char *s, size_t *len)
 {
@@ -301,7 +285,7 @@ int main(int argc, char **argv)
 	}
 
 	if (optind < argc) {
-		char *text = join_args(argc - optind, argv + optind);
+		char *text = lm_join_args(argc - optind, argv + optind);
 		do_line(&r, "arguments", 0, text, strlen(text));
 		free(text);
 	} else if (!o.n_inputs)

@@ -180,3 +180,19 @@ double lm_parse_double(const char *opt, const char *s, double lo, double hi)
 		lm_usage_error("%s wants a number in [%g, %g], got '%s'", opt, lo, hi, s ? s : "");
 	return v;
 }
+
+char *lm_join_args(int argc, char **argv)
+{
+	size_t len = 1;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = calloc(len, 1);
+	if (!s)
+		lm_die(LM_ENOMEM, "out of memory");
+	for (int i = 0; i < argc; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}

@@ -33,6 +33,10 @@ FILE *lm_in_open(const char *path, lm_status *st);
  * (models/default next to the bin/ holding this program, or $(PREFIX)/share/llamo/models/default). */
 const char *lm_model_dir(const char *arg);
 
+/* The arguments joined by single spaces (a prompt given on the command line); malloc'd, dies
+ * when out of memory. */
+char *lm_join_args(int argc, char **argv);
+
 /* Parses a number option or dies with a usage error naming the option. */
 long lm_parse_long(const char *opt, const char *s, long lo, long hi);
 double lm_parse_double(const char *opt, const char *s, double lo, double hi);

@@ -196,19 +196,18 @@ struct lm_t2m {
 	lm_t2m_times times;
 };
 
-/* Prefills one sequence with its prompt ids; the state at [BOM] lands in h. */
-static int prefill(lm_t2m *g, int which, const int32_t *ids, int n, lm_status *st)
+/* Runs n text ids through the backbone; the last state goes to h (H). */
+static int run_text(const lm_model *m, lm_kv_cache *kv, const int32_t *ids, int n, float *h, lm_status *st)
 {
-	const lm_model *m = g->m;
 	int H = m->cfg.hidden_size;
 	float *emb = malloc((size_t)n * H * sizeof(float)), *out = malloc((size_t)n * H * sizeof(float));
 	int rc = (!emb || !out) ? lm_fail(st, LM_ENOMEM, "out of memory") : 0;
 	if (!rc)
 		rc = lm_embed_text(&m->bb, ids, n, emb, st);
 	if (!rc)
-		rc = lm_backbone_forward(&m->bb, &g->kv[which], emb, n, LM_TEXT, out, st);
+		rc = lm_backbone_forward(&m->bb, kv, emb, n, LM_TEXT, out, st);
 	if (!rc)
-		memcpy(g->h + (size_t)which * H, out + (size_t)(n - 1) * H, H * sizeof(float));
+		memcpy(h, out + (size_t)(n - 1) * H, H * sizeof(float));
 	free(emb);
 	free(out);
 	return rc;
@@ -239,7 +238,7 @@ int lm_t2m_begin(lm_t2m **out, const lm_model *m, const char *prompt, const lm_g
 			break;
 		if ((rc = lm_kv_init(&g->kv[b], &m->bb, n + o->max_tokens + 1, st)))
 			break;
-		rc = prefill(g, b, ids, n, st);
+		rc = run_text(m, &g->kv[b], ids, n, g->h + (size_t)b * c->hidden_size, st);
 		free(ids);
 		ids = NULL;
 	}
@@ -325,23 +324,6 @@ static int is_eos(const lm_config *c, int id)
 		if (c->eos_token_ids[i] == id)
 			return 1;
 	return 0;
-}
-
-/* Runs n text ids through the backbone; the last state goes to h (H). */
-static int run_text(const lm_model *m, lm_kv_cache *kv, const int32_t *ids, int n, float *h, lm_status *st)
-{
-	int H = m->cfg.hidden_size;
-	float *emb = malloc((size_t)n * H * sizeof(float)), *out = malloc((size_t)n * H * sizeof(float));
-	int rc = (!emb || !out) ? lm_fail(st, LM_ENOMEM, "out of memory") : 0;
-	if (!rc)
-		rc = lm_embed_text(&m->bb, ids, n, emb, st);
-	if (!rc)
-		rc = lm_backbone_forward(&m->bb, kv, emb, n, LM_TEXT, out, st);
-	if (!rc)
-		memcpy(h, out + (size_t)(n - 1) * H, H * sizeof(float));
-	free(emb);
-	free(out);
-	return rc;
 }
 
 int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, char **text,

@@ -258,7 +258,11 @@ def main():
 			help="compare the latents with llamo_ref's generate_t2m and with bin/llamo-t2m")
 	ap.add_argument("--check-latents", type=int, default=8,
 			help="latents of the slow reference run compared (default 8; 0: all)")
+	ap.add_argument("--budget", type=float, default=55.0,
+			help="seconds the whole run should stay under (default 55): at low speed the timed run "
+			"makes fewer latents, and says so")
 	a = ap.parse_args()
+	start = time.perf_counter()
 
 	torch.set_num_threads(a.threads)
 	from tokenizers import Tokenizer
@@ -289,25 +293,33 @@ def main():
 			ref = model.generate_t2m(cond, uncond, 0, scale, steps, max_tokens=k)
 			ref_s = time.perf_counter() - t0
 			cfg.exit_threshold = thr
-			_, z = generate(k)
+		t0 = time.perf_counter()
+		_, z = generate(k)  # the warm-up
+		per_latent = (time.perf_counter() - t0) / k
+		if a.check:
 			print(f"check: vs llamo_ref generate_t2m (the slow path, {1e3 * ref_s / k:.1f} ms per latent), "
 			      f"first {k} latents: max |diff| {max_diff(z, ref)[0]:.3g}")
 			zc, c_prof = run_c(a, scale, steps)
 			if zc is None:
 				print(f"check: vs bin/llamo-t2m: not run ({c_prof})")
 				c_prof = None
+		# what is left of the time budget goes to the teacher-forced check and the timed run
+		runs = 2 if zc is not None else 1
+		left = a.budget - (time.perf_counter() - start)
+		nt = max(1, min(n, int(left / (runs * per_latent))))
+		if nt < n:
+			print(f"note: {n} latents would take about {n * per_latent:.0f} s per run at this speed "
+			      f"({1e3 * per_latent:.0f} ms per latent); timing only the first {nt} (--budget {a.budget:g})")
 		if zc is not None:
-			_, zf = generate(force=zc)  # the warm-up, teacher-forced by C's latents
-		else:
-			generate()  # the warm-up
+			_, zf = generate(min(nt, zc.shape[0]), force=zc)
 		t0 = time.perf_counter()
-		g, z = generate()
+		g, z = generate(nt)
 		wall = time.perf_counter() - t0
 	if zc is not None:
 		df, nf = max_diff(zf, zc)
 		print(f"check: vs bin/llamo-t2m --device cpu ({zc.shape[0]} latents): each latent predicted from C's "
 		      f"previous ones: max |diff| {df:.3g} over {nf}; free-running: first {k} {max_diff(z[:k], zc)[0]:.3g}, "
-		      f"all {max_diff(z, zc)[0]:.3g} (the loop amplifies rounding differences)")
+		      f"all {max_diff(z, zc)[1]} {max_diff(z, zc)[0]:.3g} (the loop amplifies rounding differences)")
 	tm, nl = g.times, g.latents
 	total = sum(tm.values())
 	frames = nl * cfg.downsample
@@ -317,8 +329,8 @@ def main():
 	print(f"wall {wall:.3f} s for the generation ({frames / wall:.1f} frames/s), model load not included")
 	if c_prof:
 		try:
-			c_total = float(c_prof.split(" frames in ", 1)[1].split(" s", 1)[0])
-			print(f"C (llamo-t2m, this run's check): {c_prof}; C is {total / c_total:.1f}x the speed")
+			c_fps = float(c_prof.split(" frames/s", 1)[0].rsplit("= ", 1)[1])
+			print(f"C, the check's run: {c_prof}; C makes {c_fps / (frames / total):.1f}x the frames per second")
 		except (IndexError, ValueError):
 			pass
 	return 0
