@@ -50,6 +50,7 @@ is "$(cat $tmp/nre)" "$nlat" "vae-enc takes the written BVH back"
 out=$(vae-enc -m $T $clip | llamo-m2t -m $T)
 ok $? "vae-enc < clip | llamo-m2t exits 0 (tiny)"
 is "$(printf '%s\n' "$out" | wc -l)" 1 "llamo-m2t prints one line"
+is "$(llamo-m2t -m $T --bvh $clip)" "$out" "llamo-m2t --bvh gives the caption vae-enc | llamo-m2t gives"
 out=$(vae-enc < $clip | llamo-m2t)
 ok $? "vae-enc < clip | llamo-m2t on the default model"
 echo "a person walks" | llamo-t2m --seconds 2 | vae-dec > $tmp/d.bvh
