@@ -37,8 +37,10 @@ vae-enc -m $M $clip > /dev/null
 end=$(date +%s.%N)
 echo "vae-enc $(basename $clip) ($(grep -m1 Frames: $clip | awk '{print $2}') frames): $(awk "BEGIN{printf \"%.3f\", $end - $start}") s including model load"
 if [ -f train/bench_ref.py ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-	echo "PyTorch reference (train/llamo_ref.py, eager, same model, same generation):"
-	/usr/bin/python3 train/bench_ref.py --model $M --seconds $SECONDS_OF_MOTION | sed 's/^/  /'
+	echo "PyTorch, eager, KV cache, same model and generation (train/bench_ref.py), torch's 2 threads:"
+	/usr/bin/python3 train/bench_ref.py --model $M --seconds $SECONDS_OF_MOTION --threads 2 | sed 's/^/  /'
+	echo "PyTorch, the same with 1 thread (steadier on 2 cores):"
+	/usr/bin/python3 train/bench_ref.py --model $M --seconds $SECONDS_OF_MOTION --threads 1 --no-check | sed 's/^/  /'
 else
 	echo "PyTorch reference: not run (no torch for /usr/bin/python3)"
 fi
