@@ -4,8 +4,24 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Ilib -fopenmp
-LDLIBS  += -ljansson -lonig -lopenblas -lm -fopenmp
+LDLIBS  += -ljansson -lonig -lopenblas -lpng -lgif -lm -fopenmp
 PYTHON  ?= /usr/bin/python3
+
+# The CUDA backend (kernels/, see kernels/README.md): built when nvcc is found; CUDA=0 or CUDA=1
+# forces it. Programs link cudart and cuBLAS with an rpath to the toolkit and run without a GPU
+# (the backend then reports none and the CPU runs). Hopper (sm_90) and Ampere (sm_80) code, plus
+# compute_80 PTX for newer GPUs.
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
+CUDA    ?= $(if $(NVCC),1,0)
+ifeq ($(CUDA),1)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode arch=compute_80,code=[sm_80,compute_80] -gencode arch=compute_90,code=sm_90
+NVFLAGS ?= -O3
+NVFLAGS += -std=c++17 -Ilib $(CUDA_ARCH) -Xcompiler -Wall,-Wextra,-Wno-unused-parameter
+CFLAGS  += -DLLAMO_CUDA
+LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+KERN_OBJ := $(patsubst %.cu,build/%.o,$(wildcard kernels/*.cu))
+endif
 
 LIB_SRC  := $(wildcard lib/*.c lib/cpu/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=build/%.o)
@@ -14,15 +30,27 @@ BINS     := $(CMD_SRC:cmd/%.c=bin/%)
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=build/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOLS    := $(TOOL_SRC:tests/tools/%.c=build/tools/%)
 
-all: $(BINS) $(TESTS)
+all: $(BINS) $(TESTS) $(TOOLS)
 
 build/%.o: %.c $(wildcard lib/*.h lib/cpu/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-lib/libllamo.a: $(LIB_OBJ)
-	ar rcs $@ $^
+# build/cuda.flag holds the CUDA setting the library was built with; it changes (and rebuilds
+# the archive and backend selection) only when the setting does
+build/cuda.flag: FORCE
+	@mkdir -p build; echo $(CUDA) | cmp -s - $@ || echo $(CUDA) > $@
+build/lib/cpu/backend_cpu.o: build/cuda.flag
+
+build/kernels/%.o: kernels/%.cu kernels/cuda.h lib/backend.h lib/status.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+
+lib/libllamo.a: $(LIB_OBJ) $(KERN_OBJ) build/cuda.flag
+	rm -f lib/libllamo.tmp.a; ar rcs lib/libllamo.tmp.a $(filter %.o,$^) && mv -f lib/libllamo.tmp.a $@
 
 bin/%: cmd/%.c lib/libllamo.a
 	@mkdir -p bin
@@ -32,8 +60,17 @@ build/tests/%: tests/%.c tests/tap.h lib/libllamo.a
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) -Itests $< lib/libllamo.a $(LDLIBS) -o $@
 
+# Helper programs for tests and make eval (not installed), e.g. motion-metrics.
+build/tools/%: tests/tools/%.c lib/libllamo.a
+	@mkdir -p build/tools
+	$(CC) $(CFLAGS) $< lib/libllamo.a $(LDLIBS) -o $@
+
 test: all
 	@tests/run.sh
+
+# The CUDA parity tests on a GPU (they skip in `make test`; here a missing GPU is a failure).
+test-cuda: all
+	@LLAMO_REQUIRE_GPU=1 prove --exec '' build/tests/test_cuda_ops build/tests/test_cuda_model
 
 # libFuzzer targets (clang). FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 20
@@ -52,10 +89,22 @@ fuzz:
 bench: all
 	@tests/bench.sh
 
+# The GPU benchmark (issue 4, bench/README.md): bench/run-gpu.sh builds with CUDA, runs the CUDA
+# parity tests and times llamo and PyTorch on random-weight 1b, 3b and 8b models; exit 69 without
+# a GPU. bench-cuda-dry runs the same script on the CPU with a tiny shape (not a measurement).
+build/bench/llamo-bench: bench/llamo-bench.c bench/randmodel.c bench/randmodel.h lib/libllamo.a
+	@mkdir -p build/bench
+	$(CC) $(CFLAGS) -Ibench bench/llamo-bench.c bench/randmodel.c lib/libllamo.a $(LDLIBS) -ldl -o $@
+bench-cuda:
+	@bash bench/run-gpu.sh
+bench-cuda-dry:
+	@bash bench/run-gpu.sh --dry-run
+.PHONY: bench-cuda bench-cuda-dry
+
 clean:
 	rm -rf build bin lib/libllamo.a
 
-.PHONY: all test fuzz bench clean
+.PHONY: all test fuzz bench clean test-cuda FORCE
 .SECONDARY:
 
 # The PyTorch reference (needs torch for $(PYTHON)); CI never runs these, it uses the committed
@@ -66,5 +115,9 @@ model:
 	cd train && $(PYTHON) make_model.py --preset default --dtype bf16 --stats data/bn_stats.safetensors --out ../models/default
 reftest:
 	cd train && $(PYTHON) test_ref.py
+# The trained default model measured on the validation takes (train/eval.py; needs torch and
+# the data archive); prints a markdown table, also written to train/runs/eval/.
+eval: all
+	cd train && $(PYTHON) eval.py
 
-.PHONY: golden model reftest
+.PHONY: golden model reftest eval

@@ -21,7 +21,7 @@ static const char *branch_prefix[2] = {"model.", "motion_model."};
 /* ---- loading ---- */
 
 /* Loads tensor `name` of shape (d0) or (d0, d1) (d1 = 0: 1-D), converted to F32, into a new
- * backend buffer *dst. */
+ * backend buffer *dst: the backend's weight format for a matrix, F32 for a vector. */
 static int load_tensor(const lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0,
 		       int d1, float **dst, lm_status *st)
 {
@@ -31,7 +31,7 @@ static int load_tensor(const lm_backbone *bb, const lm_safetensors *sf, const ch
 	int rc = lm_st_load_f32(sf, name, d1 > 0 ? 2 : 1, shape, &host, st);
 	if (rc)
 		return rc;
-	*dst = lm_be_upload_new(bb->be, host, n);
+	*dst = d1 > 0 ? lm_be_upload_weight(bb->be, host, n) : lm_be_upload_new(bb->be, host, n);
 	free(host);
 	if (!*dst)
 		return lm_fail(st, LM_ENOMEM, "backbone: out of %s memory for '%s' (%zu floats)",
@@ -260,12 +260,19 @@ void lm_kv_reset(lm_kv_cache *kv)
 int lm_embed_text(const lm_backbone *bb, const int32_t *ids, int n, float *emb, lm_status *st)
 {
 	int V = bb->cfg->vocab_size, H = bb->cfg->hidden_size;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		if (ids[i] < 0 || ids[i] >= V)
 			return lm_fail(st, LM_EDATA, "token id %d at position %d is outside the vocabulary (%d)",
 				       (int)ids[i], i, V);
-		bb->be->download(emb + (size_t)i * H, bb->embed + (size_t)ids[i] * H, H);
-	}
+	if (n <= 0)
+		return 0;
+	/* the table is in the backend's weight format: gather the rows there, then download */
+	float *rows = bb->be->alloc((size_t)n * H);
+	if (!rows)
+		return lm_fail(st, LM_ENOMEM, "backbone: out of %s memory for %d embeddings", bb->be->name, n);
+	bb->be->embed(rows, bb->embed, ids, n, H);
+	bb->be->download(emb, rows, (size_t)n * H);
+	bb->be->release(rows);
 	return 0;
 }
 

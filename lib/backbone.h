@@ -56,7 +56,8 @@ int lm_kv_init(lm_kv_cache *kv, const lm_backbone *bb, int max_pos, lm_status *s
 void lm_kv_free(lm_kv_cache *kv, const lm_backbone *bb); /* safe on a zeroed or freed kv */
 void lm_kv_reset(lm_kv_cache *kv); /* back to position 0 */
 
-/* Embeds text token ids: emb(n, H) host = embed_tokens rows. Id out of range: LM_EDATA. */
+/* Embeds text token ids: emb(n, H) host = embed_tokens rows. Id out of range: LM_EDATA;
+ * LM_ENOMEM when n rows of backend scratch cannot be had. */
 int lm_embed_text(const lm_backbone *bb, const int32_t *ids, int n, float *emb, lm_status *st);
 
 /* Runs n positions, all of one modality (LM_TEXT / LM_MOTION), at kv->pos.. and appends them to

@@ -20,11 +20,20 @@ typedef struct lm_backend {
 	void (*upload)(float *dst, const float *host, size_t n);
 	void (*download)(float *host, const float *src, size_t n);
 	void (*copy)(float *dst, const float *src, size_t n);
+	/* matrix weights only (the w of linear and conv1d, the embedding table): a new buffer holding
+	 * host(n) in the backend's weight format, opaque to the model code (no pointer arithmetic on
+	 * it); released with release. CPU: float32, the same bytes as upload, so CPU numbers do not
+	 * depend on it; CUDA: bfloat16 (round to nearest even), products accumulate in float32.
+	 * NULL when out of memory. */
+	float *(*upload_weight)(const float *host, size_t n);
 
-	/* y(n,out) = x(n,in) w(out,in)^T + b(out); b may be NULL (torch nn.Linear) */
+	/* y(n,out) = x(n,in) w(out,in)^T + b(out); w from upload_weight, b may be NULL (torch nn.Linear) */
 	void (*linear)(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
-	/* y(n,d) = table[ids[i]] rows; ids are host ints, all < rows of table (checked by the caller) */
+	/* y(n,d) = table[ids[i]] rows of a table from upload_weight (the embedding table), as float32;
+	 * ids are host ints, all < rows of table (checked by the caller) */
 	void (*embed)(float *y, const float *table, const int32_t *ids, int n, int d);
+	/* the same gather from a float32 table in ordinary backend memory (alloc/upload) */
+	void (*gather)(float *y, const float *table, const int32_t *ids, int n, int d);
 	/* y(n,d) = x / sqrt(mean(x^2) + eps) * w (HF LlamaRMSNorm); y may equal x */
 	void (*rmsnorm)(float *y, const float *x, const float *w, int n, int d, float eps);
 	/* y(n,d) = (x - mean) / sqrt(var + eps) * w + b (torch LayerNorm, biased var); w, b may be NULL */
@@ -55,18 +64,46 @@ typedef struct lm_backend {
 	void (*euler_cfg)(float *x, const float *vc, const float *vu, float s, float dt, int d);
 
 	/* causal conv, time-major: x(T_in, cin) already holds the left context; w(cout, cin, k) torch
-	 * layout; b(cout); y(T_out, cout), T_out = (T_in - (k-1)*dil - 1) / stride + 1 */
+	 * layout from upload_weight; b(cout); y(T_out, cout), T_out = (T_in - (k-1)*dil - 1) / stride + 1 */
 	void (*conv1d)(float *y, const float *x, const float *w, const float *b, int T_in, int cin,
 		       int cout, int k, int stride, int dil);
 	/* nearest-neighbour x2 in time: y(2T, c) */
 	void (*upsample2)(float *y, const float *x, int T, int c);
+
+	/* Optional hooks, NULL on the CPU. Graph capture (CUDA graphs): the ops issued between
+	 * graph_begin() == 0 and graph_end() are recorded, not run; graph_end returns the graph (NULL
+	 * when capture failed: then run the ops directly) and graph_launch runs it, as often as wanted,
+	 * on the buffers and scalars it was recorded with. Only ops whose arguments are backend memory
+	 * and scalars may be captured: no upload, download, embed, gather or timestep_embedding (their
+	 * host arguments would be read at capture time), no alloc or release. */
+	int (*graph_begin)(void);
+	void *(*graph_end)(void);
+	void (*graph_launch)(void *graph);
+	void (*graph_free)(void *graph);
+	/* Ops are asynchronous on a device: the first error since the last call (0 when none),
+	 * e.g. LM_EINTERNAL with the CUDA error text. Waits for the queued work. */
+	int (*check)(lm_status *st);
+	/* One line naming the device, e.g. "cuda: NVIDIA H200 (sm_90, 139 GiB)" */
+	const char *(*describe)(void);
 } lm_backend;
 
-/* The backend named `name` ("cpu", "cuda", or NULL/"auto": LLAMO_DEVICE, else cuda when a GPU is
- * visible, else cpu). Errors: LM_EUNAVAIL ("cuda: not built in" / "no GPU visible"), LM_EUSAGE. */
+/* The backend named `name` ("cpu", "cuda", or NULL/"auto": LLAMO_DEVICE, else cuda when it is
+ * built in and a GPU is visible, else cpu; no driver counts as no GPU). The CUDA backend is set
+ * up (stream, cuBLAS, device 0 or $CUDA_VISIBLE_DEVICES' first) on first use.
+ * Errors: LM_EUNAVAIL ("this build has no CUDA backend" / "no GPU visible"), LM_EUSAGE. */
 int lm_backend_get(const lm_backend **be, const char *name, lm_status *st);
 extern const lm_backend lm_backend_cpu;
 
+/* One line for the user naming what runs: "cpu: 2 threads", "cuda: NVIDIA H200 (sm_90, 139 GiB)".
+ * The string is static (valid until the next call). */
+const char *lm_backend_describe(const lm_backend *be);
+
 /* Allocates n floats on be and uploads host data (host may be NULL: zeroed). NULL on failure. */
 float *lm_be_upload_new(const lm_backend *be, const float *host, size_t n);
+/* be->upload_weight(host, n) for a matrix weight; NULL on failure. */
+float *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n);
+
+/* The CUDA backend (kernels/backend_cuda.cu), set up on first call: 0 and *be, or LM_EUNAVAIL
+ * with the reason. Built only with CUDA=1; programs use lm_backend_get. */
+int lm_cuda_open(const lm_backend **be, lm_status *st);
 #endif

@@ -9,7 +9,8 @@
  * (depth*3W + 2W, W) matrix. That is exact, and it turns the biggest part of the head's cost
  * from 2*steps matrix-vector products per block into one matrix-matrix product. The ODE loop
  * then only runs input_proj, the blocks' LayerNorm/modulate/MLP/gated residual and the final
- * layer, with the conditional and unconditional rows as one 2-row batch.
+ * layer, with the conditional and unconditional rows as one 2-row batch. On a backend with graph
+ * hooks (CUDA) that loop is recorded once as one graph and replayed for every later token.
  *
  * Everything goes through the backend table (h->be); weights and scratch live in its memory.
  */
@@ -20,6 +21,23 @@
 
 #define FLOW_LN_EPS 1e-6f /* MAR ResBlock.in_ln and FinalLayer.norm_final */
 #define MAX_RESERVE_STEPS (1 << 20)
+
+/* The sampler's ODE loop recorded as one graph (backends with graph hooks): valid for the step
+ * count, guidance rows, scale and step size it was recorded with, on the scratch it read. */
+struct lm_flow_graph {
+	void *g; /* NULL: none recorded */
+	int nk, G;
+	float s, dt;
+	const float *mod;
+};
+
+static void graph_drop(const lm_heads *h)
+{
+	if (h->graph && h->graph->g) {
+		h->be->graph_free(h->graph->g);
+		h->graph->g = NULL;
+	}
+}
 
 static int imax(int a, int b)
 {
@@ -56,12 +74,22 @@ static int balloc(const lm_heads *h, size_t n, float **dst, const char *what, lm
 	return 0;
 }
 
-/* Allocates and loads tensor `name` (see load_into). */
+/* Allocates and loads tensor `name` (see load_into): a matrix in the backend's weight format, a
+ * vector in F32. */
 static int load_new(const lm_heads *h, const lm_safetensors *sf, const char *name, int d0, int d1,
 		    float **dst, lm_status *st)
 {
-	int rc = balloc(h, (size_t)d0 * (d1 > 0 ? d1 : 1), dst, name, st);
-	return rc ? rc : load_into(h, sf, name, d0, d1, *dst, st);
+	int64_t shape[2] = {d0, d1};
+	size_t n = (size_t)d0 * (d1 > 0 ? d1 : 1);
+	float *host = NULL;
+	int rc = lm_st_load_f32(sf, name, d1 > 0 ? 2 : 1, shape, &host, st);
+	if (rc)
+		return rc;
+	*dst = d1 > 0 ? lm_be_upload_weight(h->be, host, n) : lm_be_upload_new(h->be, host, n);
+	free(host);
+	if (!*dst)
+		return lm_fail(st, LM_ENOMEM, "heads: out of memory for %s (%zu floats)", name, n);
+	return 0;
 }
 
 /* A Linear `prefix`.weight (out, in) and `prefix`.bias (out). */
@@ -77,15 +105,20 @@ static int load_linear(const lm_heads *h, const lm_safetensors *sf, const char *
 	return load_new(h, sf, name, out, 0, b, st);
 }
 
-/* The same into preallocated w (out*in floats) and b (out floats). */
+/* The same with the weight into host memory w (out*in floats) and the bias into preallocated
+ * backend memory b (out floats). */
 static int load_linear_into(const lm_heads *h, const lm_safetensors *sf, const char *prefix, int out,
 			    int in, float *w, float *b, lm_status *st)
 {
 	char name[160];
+	int64_t shape[2] = {out, in};
+	float *host = NULL;
 	int rc;
 	snprintf(name, sizeof name, "%s.weight", prefix);
-	if ((rc = load_into(h, sf, name, out, in, w, st)))
+	if ((rc = lm_st_load_f32(sf, name, 2, shape, &host, st)))
 		return rc;
+	memcpy(w, host, (size_t)out * in * sizeof *w);
+	free(host);
 	snprintf(name, sizeof name, "%s.bias", prefix);
 	return load_into(h, sf, name, out, 0, b, st);
 }
@@ -137,39 +170,47 @@ static int load_flow(lm_heads *h, const lm_safetensors *sf, lm_status *st)
 	    (rc = load_linear(h, sf, "flow_head.final_layer.linear", L, W, &h->fin_w, &h->fin_b, st)))
 		return rc;
 
+	/* the stacked adaLN weights are assembled in host memory, then uploaded as one matrix */
 	h->mod_stride = 3 * W * D + 2 * W;
-	if ((rc = balloc(h, (size_t)h->mod_stride * W, &h->ada_all, "the adaLN weights", st)) ||
-	    (rc = balloc(h, (size_t)h->mod_stride, &h->ada_all_b, "the adaLN biases", st)))
+	if ((rc = balloc(h, (size_t)h->mod_stride, &h->ada_all_b, "the adaLN biases", st)))
 		return rc;
+	float *ada = malloc((size_t)h->mod_stride * W * sizeof *ada);
 	h->blocks = calloc(D, sizeof *h->blocks);
-	if (!h->blocks)
+	if (!ada || !h->blocks) {
+		free(ada);
 		return lm_fail(st, LM_ENOMEM, "heads: out of memory for %d flow blocks", D);
+	}
 	for (int j = 0; j < D; j++) {
 		lm_flow_block *b = &h->blocks[j];
 		char p[96], name[160];
 		snprintf(p, sizeof p, "flow_head.res_blocks.%d", j);
 		snprintf(name, sizeof name, "%s.in_ln.weight", p);
 		if ((rc = load_new(h, sf, name, W, 0, &b->ln_w, st)))
-			return rc;
+			goto out;
 		snprintf(name, sizeof name, "%s.in_ln.bias", p);
 		if ((rc = load_new(h, sf, name, W, 0, &b->ln_b, st)))
-			return rc;
+			goto out;
 		snprintf(name, sizeof name, "%s.mlp.0", p);
 		if ((rc = load_linear(h, sf, name, W, W, &b->w0, &b->b0, st)))
-			return rc;
+			goto out;
 		snprintf(name, sizeof name, "%s.mlp.2", p);
 		if ((rc = load_linear(h, sf, name, W, W, &b->w2, &b->b2, st)))
-			return rc;
-		b->ada_w = h->ada_all + (size_t)j * 3 * W * W;
+			goto out;
 		b->ada_b = h->ada_all_b + (size_t)j * 3 * W;
 		snprintf(name, sizeof name, "%s.adaLN_modulation.1", p);
-		if ((rc = load_linear_into(h, sf, name, 3 * W, W, b->ada_w, b->ada_b, st)))
-			return rc;
+		if ((rc = load_linear_into(h, sf, name, 3 * W, W, ada + (size_t)j * 3 * W * W, b->ada_b, st)))
+			goto out;
 	}
-	h->fin_ada_w = h->ada_all + (size_t)D * 3 * W * W;
 	h->fin_ada_b = h->ada_all_b + (size_t)D * 3 * W;
-	return load_linear_into(h, sf, "flow_head.final_layer.adaLN_modulation.1", 2 * W, W, h->fin_ada_w,
-				h->fin_ada_b, st);
+	if ((rc = load_linear_into(h, sf, "flow_head.final_layer.adaLN_modulation.1", 2 * W, W,
+				   ada + (size_t)D * 3 * W * W, h->fin_ada_b, st)))
+		goto out;
+	h->ada_all = lm_be_upload_weight(h->be, ada, (size_t)h->mod_stride * W);
+	if (!h->ada_all)
+		rc = lm_fail(st, LM_ENOMEM, "heads: out of memory for the adaLN weights");
+out:
+	free(ada);
+	return rc;
 }
 
 static int check_sizes(const lm_config *c, lm_status *st)
@@ -219,6 +260,7 @@ static int alloc_steps(lm_heads *h, int steps, lm_status *st)
 		free(ids);
 		return lm_fail(st, LM_ENOMEM, "heads: out of memory for the sampler scratch of %d steps", steps);
 	}
+	graph_drop(h); /* it reads the old s_mod */
 	float **old[] = {&h->s_temb, &h->s_t1, &h->s_t2, &h->s_y, &h->s_yc, &h->s_mod};
 	for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
 		if (*old[i])
@@ -269,6 +311,8 @@ int lm_heads_load(lm_heads *h, const lm_config *c, const lm_safetensors *sf, con
 		rc = alloc_rows(h, st);
 	if (!rc)
 		rc = alloc_steps(h, c->euler_steps, st);
+	if (!rc && be->graph_begin && !(h->graph = calloc(1, sizeof *h->graph)))
+		rc = lm_fail(st, LM_ENOMEM, "heads: out of memory");
 	if (rc)
 		lm_heads_free(h);
 	return rc;
@@ -318,6 +362,8 @@ void lm_heads_free(lm_heads *h)
 	free(h->blocks);
 	free(h->host_t);
 	free(h->host_ids);
+	graph_drop(h);
+	free(h->graph);
 	memset(h, 0, sizeof *h);
 }
 
@@ -449,12 +495,54 @@ static void step_modulations(const lm_heads *h, int k0, int nk, int steps, int G
 	time_mlp(h, h->host_t, nk, h->s_t2);
 	for (int r = 0; r < rows; r++)
 		h->host_ids[r] = r / G;
-	be->embed(h->s_y, h->s_t2, h->host_ids, rows, W);
+	be->gather(h->s_y, h->s_t2, h->host_ids, rows, W);
 	for (int r = 0; r < rows; r++)
 		h->host_ids[r] = r % G;
-	be->embed(h->s_yc, h->s_cemb, h->host_ids, rows, W);
+	be->gather(h->s_yc, h->s_cemb, h->host_ids, rows, W);
 	be->add(h->s_y, h->s_yc, (size_t)rows * W);
 	modulation(h, rows);
+}
+
+/* nk Euler steps on s_x whose modulations are s_mod rows k*G + g */
+static void ode_steps(const lm_heads *h, int nk, int G, float s, float dt)
+{
+	const lm_backend *be = h->be;
+	int W = h->cfg->flow_width, L = h->cfg->latent_dim;
+	size_t ms = (size_t)h->mod_stride;
+	for (int k = 0; k < nk; k++) {
+		/* both rows share x: input_proj once, then one G-row batch through the trunk */
+		be->linear(h->s_h, h->s_x, h->in_w, h->in_b, 1, L, W);
+		if (G == 2)
+			be->copy(h->s_h + W, h->s_h, (size_t)W);
+		flow_trunk(h, G, h->s_mod + (size_t)k * G * ms, h->s_v);
+		be->euler_cfg(h->s_x, h->s_v, G == 2 ? h->s_v + L : NULL, s, dt, L);
+	}
+}
+
+/* ode_steps as one recorded graph where the backend has graph hooks: recorded on first use and
+ * again whenever the steps, rows, scale or scratch change, replayed otherwise. */
+static void ode_steps_graph(const lm_heads *h, int nk, int G, float s, float dt)
+{
+	const lm_backend *be = h->be;
+	struct lm_flow_graph *g = h->graph;
+	if (!g) {
+		ode_steps(h, nk, G, s, dt);
+		return;
+	}
+	if (!g->g || g->nk != nk || g->G != G || g->s != s || g->dt != dt || g->mod != h->s_mod) {
+		graph_drop(h);
+		if (be->graph_begin()) {
+			ode_steps(h, nk, G, s, dt);
+			return;
+		}
+		ode_steps(h, nk, G, s, dt); /* recorded, not run */
+		if (!(g->g = be->graph_end())) {
+			ode_steps(h, nk, G, s, dt); /* recording failed: nothing ran */
+			return;
+		}
+		g->nk = nk, g->G = G, g->s = s, g->dt = dt, g->mod = h->s_mod;
+	}
+	be->graph_launch(g->g);
 }
 
 void lm_flow_sample(const lm_heads *h, const float *noise, const float *c_cond, const float *c_uncond,
@@ -467,7 +555,6 @@ void lm_flow_sample(const lm_heads *h, const float *noise, const float *c_cond, 
 		return;
 	}
 	int G = c_uncond && s != 1.0f ? 2 : 1; /* guidance rows: conditional, unconditional */
-	size_t ms = (size_t)h->mod_stride;
 	float dt = 1.0f / (float)steps;
 
 	be->upload(h->s_in, c_cond, (size_t)C);
@@ -478,14 +565,7 @@ void lm_flow_sample(const lm_heads *h, const float *noise, const float *c_cond, 
 	for (int k0 = 0; k0 < steps; k0 += h->steps_cap) {
 		int nk = imin(h->steps_cap, steps - k0);
 		step_modulations(h, k0, nk, steps, G);
-		for (int k = 0; k < nk; k++) {
-			/* both rows share x: input_proj once, then one G-row batch through the trunk */
-			be->linear(h->s_h, h->s_x, h->in_w, h->in_b, 1, L, W);
-			if (G == 2)
-				be->copy(h->s_h + W, h->s_h, (size_t)W);
-			flow_trunk(h, G, h->s_mod + (size_t)k * G * ms, h->s_v);
-			be->euler_cfg(h->s_x, h->s_v, G == 2 ? h->s_v + L : NULL, s, dt, L);
-		}
+		ode_steps_graph(h, nk, G, s, dt);
 	}
 	be->download(out, h->s_x, (size_t)L);
 }

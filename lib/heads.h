@@ -24,7 +24,7 @@ typedef struct lm_mlp_norm { /* Linear, GELU, Linear, RMSNorm: adapter and proje
 typedef struct lm_flow_block {
 	float *ln_w, *ln_b;     /* (W) */
 	float *w0, *b0, *w2, *b2; /* (W, W), (W) */
-	float *ada_w, *ada_b;   /* (3W, W), (3W): rows of ada_all / ada_all_b, not separately owned */
+	float *ada_b;           /* (3W): rows of ada_all_b, not separately owned (the weights: ada_all) */
 } lm_flow_block;
 
 typedef struct lm_heads {
@@ -40,11 +40,12 @@ typedef struct lm_heads {
 	float *t2_w, *t2_b;       /* (W, W) */
 	float *cond_w, *cond_b;   /* (W, C) */
 	lm_flow_block *blocks;    /* depth */
-	float *fin_ada_w, *fin_ada_b; /* (2W, W): rows of ada_all / ada_all_b, not separately owned */
+	float *fin_ada_b;         /* (2W): rows of ada_all_b, not separately owned */
 	float *fin_w, *fin_b;     /* (L, W) */
 
 	/* Every adaLN Linear stacked into one: rows j*3W.. are block j's (shift, scale, gate), rows
-	 * depth*3W.. the final layer's (shift, scale). One product gives a whole modulation row. */
+	 * depth*3W.. the final layer's (shift, scale). One product gives a whole modulation row.
+	 * ada_all is in the backend's weight format (upload_weight): one matrix, no row pointers. */
 	int mod_stride;           /* depth*3W + 2W */
 	float *ada_all, *ada_all_b; /* (mod_stride, W), (mod_stride) */
 
@@ -61,6 +62,8 @@ typedef struct lm_heads {
 	float *s_mod;             /* (M, mod_stride): every row's shift/scale/gate */
 	float *host_t;            /* (M) host: t per row */
 	int32_t *host_ids;        /* (M) host: gather indices */
+	/* the sampler's ODE loop captured as one graph, on backends with graph hooks (heads.c) */
+	struct lm_flow_graph *graph;
 } lm_heads;
 
 /* Loads and validates every head tensor (docs/model-format.md 3: motion_adapter.*,

@@ -283,6 +283,11 @@ int lm_skeleton_from_bvh(lm_skeleton *sk, const lm_bvh *b, const char *name, lm_
 		c += src->nchan;
 		if (k == 0)
 			memcpy(dst->offset, zero, sizeof zero);
+		/* a zero End Site (as in the Bandai-Namco data) continues the bone by half its length:
+		 * Blender's importer reports a zero-length bone otherwise */
+		if (dst->has_end && !dst->end[0] && !dst->end[1] && !dst->end[2])
+			for (int i = 0; i < 3; i++)
+				dst->end[i] = 0.5 * dst->offset[i];
 		int n = 0;
 		if (k == 0)
 			dst->chan[n++] = 'x', dst->chan[n++] = 'y', dst->chan[n++] = 'z';

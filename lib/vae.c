@@ -44,7 +44,8 @@ static int load_tensor(const lm_vae *v, const lm_safetensors *sf, const char *na
 	size_t n = 1;
 	for (int i = 0; i < ndim; i++)
 		n *= (size_t)shape[i];
-	*dst = lm_be_upload_new(v->be, host, n);
+	/* matrices (conv and Linear weights) in the backend's weight format, biases in F32 */
+	*dst = ndim >= 2 ? lm_be_upload_weight(v->be, host, n) : lm_be_upload_new(v->be, host, n);
 	free(host);
 	if (!*dst)
 		return lm_fail(st, LM_ENOMEM, "vae: out of memory for tensor '%s'", name);

@@ -92,5 +92,34 @@ for p in llamo-t2m llamo-m2t llamo-step exithead flowsample vae-enc vae-dec mtok
 	$p --help > $tmp/help 2>&1; rc=$?
 	[ $rc = 0 ] && grep -qi usage $tmp/help && [ -f man/$p.1 ]; ok $? "$p --help and man/$p.1"
 done
+
+# 7. batches: llamo-t2m --batch FILE | vae-dec -o 'out/%03d.bvh'; lines "PROMPT" or "SECONDS<TAB>PROMPT"
+printf 'a person walks forward\n# a comment\n\n1.5\ta person jumps\n  a person sits down  \n' > $tmp/prompts.txt
+llamo-t2m -m $T --seed 7 --batch $tmp/prompts.txt > $tmp/batch.lmf 2> $tmp/err
+ok $? "llamo-t2m --batch exits 0"
+[ ! -s $tmp/err ]; ok $? "no progress line when stderr is not a terminal ($(head -c 100 $tmp/err))"
+framedump --no-data $tmp/batch.lmf > $tmp/batch.json
+is "$(grep '"mark":"eom"' $tmp/batch.json | sed 's/.*"stream":\([0-9]*\).*/\1/' | tr '\n' ' ')" "0 1 2 " \
+	"three prompts, streams 0 1 2 (the comment and the empty line take none)"
+is "$(grep '"mark":"eom"' $tmp/batch.json | grep '"stream":1,' | sed 's/.*"pos":\([0-9]*\).*/\1/')" 11 \
+	"a 1.5 s line gives exactly 11 latents (1.5 x 7.5, rounded)"
+llamo-t2m -m $T --seed 7 < $tmp/prompts.txt | cmp -s - $tmp/batch.lmf
+ok $? "the same lines on stdin give the same stream"
+llamo-t2m -m $T --seed 9 "a person sits down" | framedump | grep '"type":"latent"' | sed 's/"stream":0/"stream":2/' > $tmp/one
+framedump $tmp/batch.lmf | grep '"type":"latent","stream":2' | cmp -s - $tmp/one
+ok $? "prompt 2 of the batch gets seed 7 + 2: its latents equal a run of it alone with --seed 9"
+mkdir -p $tmp/out && vae-dec -m $T -o "$tmp/out/%03d.bvh" $tmp/batch.lmf
+is "$(ls $tmp/out | tr '\n' ' ')" "000.bvh 001.bvh 002.bvh " "vae-dec -o 'out/%03d.bvh' writes one BVH per prompt"
+is "$(grep -h '^Frames:' $tmp/out/001.bvh)" "Frames: 44" "the 1.5 s prompt's BVH has 44 frames"
+printf 'a person walks\n0\ta person jumps\n' > $tmp/badlen.txt
+llamo-t2m -m $T --batch $tmp/badlen.txt -o $tmp/badlen.lmf 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" 65/1 "a length of 0: exit 65, one line ($(cat $tmp/err))"
+grep -q "badlen.txt:2:" $tmp/err && [ ! -e $tmp/badlen.lmf ]; ok $? "the message names the file and line 2, no output file"
+llamo-t2m -m $T --batch $tmp/prompts.txt a prompt > /dev/null 2>&1; is "$?" 64 "--batch and a prompt argument: exit 64"
+llamo-t2m -m $T --batch $tmp/none.txt > /dev/null 2>&1; is "$?" 66 "--batch with a missing file: exit 66"
+script -qc "bin/llamo-t2m -m $T --seed 7 --batch $tmp/prompts.txt -o $tmp/tty.lmf" /dev/null > $tmp/tty 2>&1
+grep -q 'prompt 3/3: [0-9]* frames, [0-9]* frames/s' $tmp/tty && grep -q '3 prompts, [0-9]* frames in' $tmp/tty
+ok $? "on a terminal: a progress line per prompt and a summary ($(grep -o '3 prompts, .*frames/s)' $tmp/tty))"
+cmp -s $tmp/tty.lmf $tmp/batch.lmf; ok $? "the progress line changes nothing in the stream"
 echo "1..$n"
 [ $fail = 0 ]
