@@ -33,7 +33,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOLS    := $(TOOL_SRC:tests/tools/%.c=build/tools/%)
 
-all: $(BINS) $(TESTS) $(TOOLS)
+all: $(BINS) $(TESTS) $(TOOLS) build/bench/llamo-bench
 
 build/%.o: %.c $(wildcard lib/*.h lib/cpu/*.h)
 	@mkdir -p $(dir $@)
