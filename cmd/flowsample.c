@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	lm_status st = {0};
 	const lm_backend *be;
 	lm_model *m;
-	if (lm_backend_get(&be, device, &st) ||
+	if ((be = lm_cli_backend(device)) == NULL ||
 	    lm_model_load(&m, lm_model_dir(model_arg), be, LM_PART_HEADS, &st))
 		lm_die_status(&st);
 	lm_gen_opts o;
@@ -128,5 +128,6 @@ int main(int argc, char **argv)
 	free(noise);
 	free(z);
 	lm_model_free(m);
+	lm_cli_done();
 	return 0;
 }

@@ -87,8 +87,7 @@ int main(int argc, char **argv)
 		lm_usage_error(bvh ? "--bvh takes the input; no other file" : "at most one input file");
 	lm_status st = {0};
 	const lm_backend *be;
-	if (lm_backend_get(&be, device, &st))
-		lm_die_status(&st);
+	be = lm_cli_backend(device);
 	unsigned parts = LM_PART_BACKBONE | LM_PART_HEADS | LM_PART_TOKENIZER;
 	if (bvh)
 		parts |= LM_PART_VAE | LM_PART_SKELETON;
@@ -97,6 +96,7 @@ int main(int argc, char **argv)
 	if (bvh) {
 		caption_bvh(bvh);
 		lm_model_free(m);
+		lm_cli_done();
 		return 0;
 	}
 	const char *inpath = optind < argc ? argv[optind] : "-";
@@ -151,5 +151,6 @@ int main(int argc, char **argv)
 	lm_reader_free(r);
 	lm_streams_free(&ss);
 	lm_model_free(m);
+	lm_cli_done();
 	return 0;
 }

@@ -112,8 +112,7 @@ int main(int argc, char **argv)
 		inpath = argv[optind];
 	lm_status st = {0};
 	const lm_backend *be;
-	if (lm_backend_get(&be, device, &st))
-		lm_die_status(&st);
+	be = lm_cli_backend(device);
 	if (lm_model_load(&m, lm_model_dir(model_arg), be, LM_PART_BACKBONE | LM_PART_HEADS, &st))
 		lm_die_status(&st);
 	int H = m->cfg.hidden_size, L = m->cfg.latent_dim;
@@ -180,5 +179,6 @@ int main(int argc, char **argv)
 	lm_reader_free(r);
 	free(emb);
 	lm_model_free(m);
+	lm_cli_done();
 	return 0;
 }

@@ -157,8 +157,7 @@ int main(int argc, char **argv)
 		src = strcmp(batch, "-") ? batch : "stdin";
 	}
 	const lm_backend *be;
-	if (lm_backend_get(&be, device, &st))
-		lm_die_status(&st);
+	be = lm_cli_backend(device);
 	lm_model *m;
 	const char *dir = lm_model_dir(model_arg);
 	if (lm_model_load(&m, dir, be, LM_PART_BACKBONE | LM_PART_HEADS | LM_PART_TOKENIZER, &st))
@@ -307,5 +306,6 @@ int main(int argc, char **argv)
 	free(text);
 	free(argprompt);
 	lm_model_free(m);
+	lm_cli_done();
 	return 0;
 }

@@ -125,8 +125,7 @@ int main(int argc, char **argv)
 	const char *inpath = optind < argc ? argv[optind] : "-";
 	lm_status st = {0};
 	const lm_backend *be;
-	if (lm_backend_get(&be, device, &st))
-		lm_die_status(&st);
+	be = lm_cli_backend(device);
 	if (lm_model_load(&m, lm_model_dir(model_arg), be, LM_PART_VAE | LM_PART_SKELETON, &st))
 		lm_die_status(&st);
 	int F = m->cfg.feature_dim, L = m->cfg.latent_dim, D = m->cfg.downsample;
@@ -201,5 +200,6 @@ int main(int argc, char **argv)
 	lm_streams_free(&ss);
 	free(buf);
 	lm_model_free(m);
+	lm_cli_done();
 	return 0;
 }

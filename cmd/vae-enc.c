@@ -106,8 +106,7 @@ int main(int argc, char **argv)
 	const char *inpath = optind < argc ? argv[optind] : "-";
 	lm_status st = {0};
 	const lm_backend *be;
-	if (lm_backend_get(&be, device, &st))
-		lm_die_status(&st);
+	be = lm_cli_backend(device);
 	lm_model *m;
 	unsigned parts = LM_PART_SKELETON | (features ? 0 : LM_PART_VAE);
 	if (lm_model_load(&m, lm_model_dir(model_arg), be, parts, &st))
@@ -156,5 +155,6 @@ int main(int argc, char **argv)
 		lm_die_status(&st);
 	free(feat);
 	lm_model_free(m);
+	lm_cli_done();
 	return 0;
 }

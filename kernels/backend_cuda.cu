@@ -135,8 +135,11 @@ static float *cuda_upload_weight(const float *host, size_t n)
 
 /* ---- graphs: the flow head's ODE loop ---- */
 
+static int err_before_capture; /* errors an abandoned capture caused are not kept */
+
 static int cuda_graph_begin(void)
 {
+	err_before_capture = err_code;
 	cudaError_t e = cudaStreamBeginCapture(cu_stream, cudaStreamCaptureModeThreadLocal);
 	if (e != cudaSuccess) {
 		cudaGetLastError();
@@ -157,6 +160,8 @@ static void *cuda_graph_end(void)
 	if (e != cudaSuccess) {
 		/* a capture broken by an op is not fatal: the caller runs the ops directly */
 		cudaGetLastError();
+		if (!err_before_capture)
+			err_code = 0;
 		return NULL;
 	}
 	return (void *)x;

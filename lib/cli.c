@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "backend.h"
 #include "cli.h"
 
 const char *lm_prog = "llamo";
@@ -195,4 +196,23 @@ char *lm_join_args(int argc, char **argv)
 		strcat(s, argv[i]);
 	}
 	return s;
+}
+
+static const lm_backend *cli_be;
+
+const lm_backend *lm_cli_backend(const char *device)
+{
+	lm_status st = {0};
+	if (lm_backend_get(&cli_be, device, &st))
+		lm_die_status(&st);
+	if (strcmp(cli_be->name, "cpu") || getenv("LLAMO_VERBOSE"))
+		fprintf(stderr, "%s: device %s\n", lm_prog, lm_backend_describe(cli_be));
+	return cli_be;
+}
+
+void lm_cli_done(void)
+{
+	lm_status st = {0};
+	if (cli_be && cli_be->check && cli_be->check(&st))
+		lm_die(LM_EINTERNAL, "device %s: %s", cli_be->name, st.msg);
 }

@@ -37,6 +37,15 @@ const char *lm_model_dir(const char *arg);
  * when out of memory. */
 char *lm_join_args(int argc, char **argv);
 
+/* The backend for --device D (NULL: $LLAMO_DEVICE, else cuda when a GPU is visible, else cpu),
+ * or dies (69 when the device is not available). Says on stderr which device runs when it is not
+ * the CPU, or when LLAMO_VERBOSE is set: "prog: device cuda: NVIDIA H200 (sm_90, 139 GiB)". */
+struct lm_backend;
+const struct lm_backend *lm_cli_backend(const char *device);
+/* Before a successful exit: reports a device error that surfaced late (asynchronous CUDA work)
+ * as "prog: message" and exit 70. */
+void lm_cli_done(void);
+
 /* Parses a number option or dies with a usage error naming the option. */
 long lm_parse_long(const char *opt, const char *s, long lo, long hi);
 double lm_parse_double(const char *opt, const char *s, double lo, double hi);

@@ -93,7 +93,8 @@ void lm_flow_velocity(const lm_heads *h, const float *x, const float *t, const f
  * not evaluated (then x += v_c/steps). out(L) may equal noise; steps < 1 copies noise.
  * All steps' adaLN modulations are computed up front in one batched product (they depend on t
  * and c only); the loop then evaluates the conditional and unconditional rows as one 2-row batch
- * sharing input_proj(x). */
+ * sharing input_proj(x). On a backend with graph hooks (CUDA) that loop runs as one recorded graph,
+ * recorded again when steps, s or the guidance rows change. */
 void lm_flow_sample(const lm_heads *h, const float *noise, const float *c_cond, const float *c_uncond,
 		    float s, int steps, float *out);
 #endif

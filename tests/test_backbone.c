@@ -492,11 +492,7 @@ int main(int argc, char **argv)
 {
 	if (argc > 1)
 		snprintf(gdir, sizeof gdir, "%s", argv[1]);
-	if (lm_backend_get(&be, NULL, &st)) {
-		diag("%s", st.msg);
-		ok(0, "backend");
-		return done_testing();
-	}
+	be = &lm_backend_cpu; /* the reference CPU path, whatever device is visible */
 	diag("backend %s", be->name);
 	model m, mbf, mhf;
 	if (!model_load(&m, "tiny")) {
