@@ -129,7 +129,7 @@ int main(int argc, char **argv)
 
 	lm_streams ss = {0};
 	lm_frame fr = {0};
-	float *emb = malloc(H * sizeof(float));
+	float *emb = malloc(2 * (size_t)H * sizeof(float)); /* (2, H) */
 	int eof = 0, input_done = 0;
 	while (!(input_done && ss.n == 0) && !lm_reader_next(r, &fr, &eof, &st) && !eof) {
 		if (fr.type == LM_FRAME_TOKENS) {
@@ -153,9 +153,10 @@ int main(int argc, char **argv)
 				       inpath, fr.stream, fr.pos, fr.cols, L);
 			seq *s = *p;
 			lm_adapter(&m->heads, fr.data, 1, emb);
-			for (int b = 0; b <= s->guided; b++)
-				if (lm_backbone_forward(&m->bb, &s->kv[b], emb, 1, LM_MOTION, s->h + (size_t)b * H, &st))
-					lm_die(st.code, "%s: stream %u: %s", inpath, fr.stream, st.msg);
+			memcpy(emb + H, emb, H * sizeof(float)); /* the same latent in both sequences */
+			lm_kv_cache *kv[2] = {&s->kv[0], &s->kv[1]};
+			if (lm_backbone_step(&m->bb, kv, 1 + s->guided, emb, LM_MOTION, s->h, &st))
+				lm_die(st.code, "%s: stream %u: %s", inpath, fr.stream, st.msg);
 			if (lm_put_rows(w, LM_FRAME_HIDDEN, fr.stream, s->kv[0].pos - 1, 0, 1 + s->guided, H, s->h,
 					&st))
 				lm_die_status(&st);

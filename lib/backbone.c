@@ -190,7 +190,7 @@ void lm_backbone_free(lm_backbone *bb)
 
 static void scratch_free(lm_kv_cache *kv, const lm_backend *be)
 {
-	float **s[] = {&kv->x, &kv->a, &kv->q, &kv->att, &kv->gate, &kv->up};
+	float **s[] = {&kv->x, &kv->a, &kv->q, &kv->att, &kv->gate, &kv->up, &kv->knew, &kv->vnew};
 	for (size_t k = 0; k < sizeof s / sizeof s[0]; k++)
 		release(be, s[k]);
 	kv->chunk = 0;
@@ -210,7 +210,10 @@ static int scratch_alloc(lm_kv_cache *kv, const lm_backbone *bb, int chunk, lm_s
 	kv->att = be->alloc(n * qd);
 	kv->gate = be->alloc(n * I);
 	kv->up = be->alloc(n * I);
-	if (!kv->x || !kv->a || !kv->q || !kv->att || !kv->gate || !kv->up) {
+	size_t kvd = (size_t)c->num_key_value_heads * c->head_dim;
+	kv->knew = be->alloc(n * kvd);
+	kv->vnew = be->alloc(n * kvd);
+	if (!kv->x || !kv->a || !kv->q || !kv->att || !kv->gate || !kv->up || !kv->knew || !kv->vnew) {
 		scratch_free(kv, be);
 		return lm_fail(st, LM_ENOMEM, "backbone: out of %s memory for a %d-position chunk", be->name,
 			       chunk);
@@ -336,6 +339,76 @@ int lm_backbone_forward(const lm_backbone *bb, lm_kv_cache *kv, const float *emb
 	if (out) {
 		be->rmsnorm(kv->a, kv->x, bb->final_norm[modality], n, H, c->rms_norm_eps);
 		be->download(out, kv->a, (size_t)n * H);
+	}
+	return 0;
+}
+
+/* One layer for one new position in each of nseq sequences (lm_backbone_step): the products over
+ * all rows in s's scratch, RoPE, the cache writes and attention per sequence. */
+static void layer_step(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache **kv, int nseq, int l)
+{
+	const lm_config *c = bb->cfg;
+	const lm_backend *be = bb->be;
+	lm_kv_cache *s = kv[0];
+	int H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
+	int nh = c->num_attention_heads, nkv = c->num_key_value_heads;
+	int qd = nh * hd, kvd = nkv * hd;
+	float eps = c->rms_norm_eps;
+
+	be->rmsnorm(s->a, s->x, ly->input_norm, nseq, H, eps);
+	be->linear(s->q, s->a, ly->wq, NULL, nseq, H, qd);
+	be->linear(s->knew, s->a, ly->wk, NULL, nseq, H, kvd);
+	be->linear(s->vnew, s->a, ly->wv, NULL, nseq, H, kvd);
+	for (int i = 0; i < nseq; i++) {
+		size_t stride = (size_t)kv[i]->max_pos * kvd;
+		float *kc = kv[i]->k + l * stride, *vc = kv[i]->v + l * stride;
+		int pos = kv[i]->pos;
+		float *q = s->q + (size_t)i * qd, *kn = s->knew + (size_t)i * kvd;
+		be->rope(q, 1, nh, hd, pos, bb->inv_freq);
+		be->rope(kn, 1, nkv, hd, pos, bb->inv_freq);
+		be->copy(kc + (size_t)pos * kvd, kn, kvd);
+		be->copy(vc + (size_t)pos * kvd, s->vnew + (size_t)i * kvd, kvd);
+		be->attention(s->att + (size_t)i * qd, q, kc, vc, 1, pos, nh, nkv, hd);
+	}
+	be->linear(s->a, s->att, ly->wo, NULL, nseq, qd, H);
+	be->add(s->x, s->a, (size_t)nseq * H);
+
+	be->rmsnorm(s->a, s->x, ly->post_norm, nseq, H, eps);
+	be->linear(s->gate, s->a, ly->w_gate, NULL, nseq, H, I);
+	be->linear(s->up, s->a, ly->w_up, NULL, nseq, H, I);
+	be->swiglu(s->gate, s->gate, s->up, (size_t)nseq * I);
+	be->linear(s->a, s->gate, ly->w_down, NULL, nseq, I, H);
+	be->add(s->x, s->a, (size_t)nseq * H);
+}
+
+int lm_backbone_step(const lm_backbone *bb, lm_kv_cache **kv, int nseq, const float *emb, int modality,
+		     float *out, lm_status *st)
+{
+	const lm_config *c = bb->cfg;
+	const lm_backend *be = bb->be;
+	if (modality != LM_TEXT && modality != LM_MOTION)
+		return lm_fail(st, LM_EINTERNAL, "backbone: unknown modality %d", modality);
+	if (nseq < 1)
+		return 0;
+	for (int i = 0; i < nseq; i++)
+		if (kv[i]->pos >= kv[i]->max_pos)
+			return lm_fail(st, LM_EDATA, "backbone: sequence %d: one more position overflows the kv "
+				       "cache (%d of %d used)", i, kv[i]->pos, kv[i]->max_pos);
+	if (nseq > kv[0]->chunk) {
+		int rc = scratch_alloc(kv[0], bb, nseq, st);
+		if (rc)
+			return rc;
+	}
+	int H = c->hidden_size;
+	lm_kv_cache *s = kv[0];
+	be->upload(s->x, emb, (size_t)nseq * H);
+	for (int l = 0; l < c->num_hidden_layers; l++)
+		layer_step(bb, &bb->layers[modality][l], kv, nseq, l);
+	for (int i = 0; i < nseq; i++)
+		kv[i]->pos++;
+	if (out) {
+		be->rmsnorm(s->a, s->x, bb->final_norm[modality], nseq, H, c->rms_norm_eps);
+		be->download(out, s->a, (size_t)nseq * H);
 	}
 	return 0;
 }

@@ -39,6 +39,8 @@ typedef struct lm_kv_cache {
 	float *q;               /* (chunk, nh, hd) */
 	float *att;             /* (chunk, nh*hd) attention output */
 	float *gate, *up;       /* (chunk, I) */
+	float *knew, *vnew;     /* (chunk, nkv*hd): new K/V rows of lm_backbone_step, before they go
+	                         * to each sequence's cache */
 } lm_kv_cache;
 
 /* Loads every backbone tensor (names and shapes in docs/model-format.md 3; F32, BF16 or F16 on
@@ -69,6 +71,16 @@ int lm_embed_text(const lm_backbone *bb, const int32_t *ids, int n, float *emb, 
  * LM_ENOMEM when the scratch cannot grow to n positions. */
 int lm_backbone_forward(const lm_backbone *bb, lm_kv_cache *kv, const float *emb, int n,
 			int modality, float *out, lm_status *st);
+
+/* One new position in each of nseq sequences at once (their own caches kv[i] and positions),
+ * all of one modality: the projections and the MLP run as one nseq-row product, so the weights
+ * are read once for all sequences (the conditional and unconditional sequences of guidance, or a
+ * batch of prompts); attention runs per sequence over its own cache. emb(nseq, H) host; out(nseq,
+ * H) host final-normed states (NULL: not wanted). The scratch of kv[0] is used. Numbers equal
+ * nseq separate lm_backbone_forward calls up to the rounding of the product's row count.
+ * Errors: LM_EDATA when a cache would overflow. */
+int lm_backbone_step(const lm_backbone *bb, lm_kv_cache **kv, int nseq, const float *emb, int modality,
+		     float *out, lm_status *st);
 
 /* logits(n, V) host = h(n, H) host @ lm_head^T (the embeddings when tied). Allocates n*(H+V)
  * floats of backend memory per call; if that fails the logits are NaN. */

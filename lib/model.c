@@ -189,7 +189,7 @@ struct lm_t2m {
 	lm_kv_cache kv[2];   /* conditional, unconditional */
 	float *h;            /* (2, H) final-normed states that predict the next latent */
 	float *c;            /* (2, C) projector outputs */
-	float *emb;          /* (H) adapter output */
+	float *emb;          /* (2, H) adapter output, once per sequence */
 	float *noise;        /* (L) */
 	lm_rng rng;
 	int i;               /* latents produced */
@@ -225,7 +225,7 @@ int lm_t2m_begin(lm_t2m **out, const lm_model *m, const char *prompt, const lm_g
 	g->guided = o->cfg != 1.0f;
 	g->h = calloc(2 * (size_t)c->hidden_size, sizeof(float));
 	g->c = calloc(2 * (size_t)c->condition_size, sizeof(float));
-	g->emb = calloc(c->hidden_size, sizeof(float));
+	g->emb = calloc(2 * (size_t)c->hidden_size, sizeof(float)); /* (2, H) */
 	g->noise = calloc(c->latent_dim, sizeof(float));
 	lm_rng_seed(&g->rng, o->seed);
 	int32_t *ids = NULL;
@@ -282,10 +282,10 @@ int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st)
 	g->times.latents = g->i;
 	/* feed the latent back: motion branch of both sequences */
 	lm_adapter(&m->heads, z, 1, g->emb);
-	for (int b = 0; b < rows; b++)
-		if (lm_backbone_forward(&m->bb, &g->kv[b], g->emb, 1, LM_MOTION, g->h + (size_t)b * c->hidden_size,
-					st))
-			return st->code;
+	memcpy(g->emb + c->hidden_size, g->emb, c->hidden_size * sizeof(float)); /* same latent, both */
+	lm_kv_cache *kv[2] = {&g->kv[0], &g->kv[1]};
+	if (lm_backbone_step(&m->bb, kv, rows, g->emb, LM_MOTION, g->h, st))
+		return st->code;
 	g->times.backbone += now() - t2;
 	return 0;
 }
