@@ -150,8 +150,8 @@ static void check_vae(const lm_model *m)
 	float *x = gf("vae_feats", &nf), *wmu = gf("vae_mu", &nm), *wlv = gf("vae_logvar", &nv);
 	float *wdec = gf("vae_decoded", &nd), *mu = NULL, *lv = NULL;
 	int T = (int)(nf / F), n = 0;
-	if (!ok(lm_vae_encode2(&m->vae, x, T, &mu, &lv, &n, &st) == 0 && (long)n * L == nm,
-		"VAE encodes the %d-frame real window into %d latents", T, n))
+	int rc = lm_vae_encode2(&m->vae, x, T, &mu, &lv, &n, &st);
+	if (!ok(rc == 0 && (long)n * L == nm, "VAE encodes the %d-frame real window into %d latents", T, n))
 		goto out;
 	close_f32(mu, wmu, nm, 1e-4, 1e-3, "VAE mu vs PyTorch");
 	close_f32(lv, wlv, nv, 1e-4, 1e-3, "VAE logvar vs PyTorch");
@@ -160,7 +160,7 @@ static void check_vae(const lm_model *m)
 	if (ok(lm_vae_decode(&m->vae, wmu, n, dec, &st) == 0, "VAE decode ran"))
 		close_f32(dec, wdec, nd, 1e-4, 1e-3, "VAE decode(mu) vs PyTorch");
 	lm_vae_stream *s = NULL;
-	int rc = lm_vae_stream_init(&s, &m->vae, &st);
+	rc = lm_vae_stream_init(&s, &m->vae, &st);
 	for (int i = 0; i < n && !rc; i++)
 		rc = lm_vae_stream_step(s, wmu + (size_t)i * L, sdec + (size_t)i * 4 * F, &st);
 	if (ok(rc == 0, "streaming decode ran"))
@@ -195,7 +195,8 @@ static void check_generate(const lm_model *m)
 	o.max_tokens = atoi(meta("max_tokens"));
 	o.threshold = (float)atof(meta("threshold"));
 	lm_t2m *g;
-	if (!ok(lm_t2m_begin(&g, m, prompt, &o, &st) == 0, "lm_t2m_begin: %s", st.msg))
+	rc = lm_t2m_begin(&g, m, prompt, &o, &st);
+	if (!ok(rc == 0, "lm_t2m_begin: %s", rc ? st.msg : "ok"))
 		goto out;
 	float *z = calloc((size_t)(o.max_tokens + 1) * L, sizeof *z), *p = calloc(o.max_tokens + 2, sizeof *p);
 	int n = 0, done = 0;
