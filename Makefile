@@ -108,11 +108,16 @@ clean:
 .SECONDARY:
 
 # The PyTorch reference (needs torch for $(PYTHON)); CI never runs these, it uses the committed
-# outputs. `make golden` rewrites tests/golden/, `make model` the bundled random default model.
+# outputs. `make golden` rewrites tests/golden/ (golden_trained.py: trained.safetensors from
+# models/default); `make model` re-exports the trained default model from the training
+# checkpoints in /tmp/llamo-train/llamo (train/train_llamo.py; rewrite the golden after it);
+# `make random-model` builds the random-weight preset of the same shapes into build/random-default.
 golden:
-	cd train && $(PYTHON) golden.py
+	cd train && $(PYTHON) golden.py && $(PYTHON) golden_trained.py
 model:
-	cd train && $(PYTHON) make_model.py --preset default --dtype bf16 --stats data/bn_stats.safetensors --out ../models/default
+	cd train && $(PYTHON) train_llamo.py --stage export --scale 3.0
+random-model:
+	cd train && $(PYTHON) make_model.py --preset default --dtype bf16 --stats data/bn_stats.safetensors --out ../build/random-default
 reftest:
 	cd train && $(PYTHON) test_ref.py
 # The trained default model measured on the validation takes (train/eval.py; needs torch and
@@ -120,4 +125,4 @@ reftest:
 eval: all
 	cd train && $(PYTHON) eval.py
 
-.PHONY: golden model reftest eval
+.PHONY: golden model random-model reftest eval

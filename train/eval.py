@@ -55,6 +55,12 @@ EXAMPLES = ["an old person waves with the right hand", "a tired man walks and tu
 HEAD, HAND_L, HAND_R = 4, 8, 12
 
 
+def shown(path):
+    """path relative to the repository root when it lies inside it, else absolute"""
+    r = os.path.relpath(path, ROOT)
+    return os.path.abspath(path) if r.startswith("..") else r
+
+
 def log(*a):
     print("eval:", *a, file=sys.stderr, flush=True)
 
@@ -367,7 +373,7 @@ def examples_section(args, model, outdir, tmp):
                 b.write(a.read())
             c, s, _ = classifier.predict(model, [f])
             cap, _ = run([BIN + "/llamo-m2t", "-m", args.model, "--bvh", dst])
-            e.update(describe(f), bvh=os.path.relpath(dst, ROOT), classifier=[dataset.CONTENTS[c[0]], dataset.STYLES[s[0]]],
+            e.update(describe(f), bvh=shown(dst), classifier=[dataset.CONTENTS[c[0]], dataset.STYLES[s[0]]],
                      caption=cap.decode().strip())
         out.append(e)
     return out
@@ -484,7 +490,7 @@ def main():
     title = open(card).readline().lower() if os.path.exists(card) else ""  # the model card's title
     note = "random weights" if "random" in title else "trained"
     size = os.path.getsize(os.path.join(args.model, "model.safetensors")) / 2 ** 20
-    r = {"model": args.model, "model_rel": os.path.relpath(args.model, ROOT), "model_note": "%s, %.1f MB" % (note, size),
+    r = {"model": args.model, "model_rel": shown(args.model), "model_note": "%s, %.1f MB" % (note, size),
          "machine": machine(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
          "validation_clips": len(ids), "args": vars(args)}
     os.makedirs(args.out, exist_ok=True)

@@ -500,7 +500,7 @@ def plot(names):
 
 
 def latest_ckpt():
-	for n in ("s3", "s2", "s1"):
+	for n in ("s4", "s3", "s2", "s1"):
 		if os.path.exists(os.path.join(CKPT, n + ".pt")):
 			return n
 	raise SystemExit("train_llamo: no checkpoint of s1/s2/s3 yet")
@@ -617,6 +617,8 @@ def main():
 	ap.add_argument("--scale", type=float, default=3.0, help="guidance scale written by export")
 	ap.add_argument("--scales", default="1,2,3,4.5")
 	ap.add_argument("--out", default=OUT)
+	ap.add_argument("--init", help="s2: start from this checkpoint instead of s1")
+	ap.add_argument("--name", help="s2: save the checkpoint under this name instead of s2")
 	ap.add_argument("--minutes", type=float, default=1e9)
 	ap.add_argument("--steps", type=int, default=0)
 	ap.add_argument("--batch", type=int, default=32)
@@ -642,9 +644,11 @@ def main():
 		hist = stage_motion("s1", model, tk, a, HEADS, 1e-3, want=("flow", "exit"), m2t_frac=0.0)
 		save_ckpt(model, "s1", hist)
 	elif a.stage == "s2":
-		load_ckpt(model, "s1")
-		hist = stage_motion("s2", model, tk, a, ("motion_model.",) + HEADS, 3e-4, head_lr=5e-4)
-		save_ckpt(model, "s2", hist)
+		# --init s3 --name s4: a continuation of stage 2 from a later checkpoint, at a lower rate
+		load_ckpt(model, a.init or "s1")
+		lr = 3e-4 if not a.init else 1.5e-4
+		hist = stage_motion("s2", model, tk, a, ("motion_model.",) + HEADS, lr, head_lr=lr * 5 / 3)
+		save_ckpt(model, a.name or "s2", hist)
 	elif a.stage == "s3":
 		load_ckpt(model, "s2")
 		hist = stage_motion("s3", model, tk, a, HEADS, 1e-4, warm=10, want=("flow", "exit"), m2t_frac=0.0)
@@ -657,7 +661,7 @@ def main():
 		log("export: %s from %s, guidance %g, %.1f MB" % (a.out, a.ckpt or latest_ckpt(), a.scale, sum(
 			os.path.getsize(os.path.join(a.out, f)) for f in os.listdir(a.out)) / 1e6))
 	elif a.stage == "plot":
-		plot(["lm", "s1", "s2", "s3"])
+		plot([n for n in ("lm", "s1", "s2", "s3", "s4") if os.path.exists(os.path.join(RUN, "hist_%s.json" % n))])
 		return
 	log("stage %s: wall %.0f s" % (a.stage, time.time() - t0))
 
