@@ -371,6 +371,10 @@ def examples_section(args, model, outdir, tmp):
             dst = os.path.join(outdir, "example%d.bvh" % (k + 1))
             with open(bvh, "rb") as a, open(dst, "wb") as b:
                 b.write(a.read())
+            sheet = os.path.join(BIN, "mrender")
+            if os.access(sheet, os.X_OK):  # a contact sheet to look at (left limbs blue, right red)
+                run([sheet, "-m", args.model, "--poses", "8", "-s", "240x200", "-o", dst[:-4] + ".png", dst])
+                e["sheet"] = shown(dst[:-4] + ".png")
             c, s, _ = classifier.predict(model, [f])
             cap, _ = run([BIN + "/llamo-m2t", "-m", args.model, "--bvh", dst])
             e.update(describe(f), bvh=shown(dst), classifier=[dataset.CONTENTS[c[0]], dataset.STYLES[s[0]]],
@@ -447,12 +451,12 @@ def examples_md(ex):
             "- `echo \"%s\" | llamo-t2m | vae-dec > example.bvh` (seed %d): %.1f s of motion (%s); the root "
             "travels %.2f m and turns %+.0f deg; the highest the left / right hand gets is %+.0f / %+.0f cm "
             "relative to the head, the hands move %.1f / %.1f m. Classifier: %s, %s. llamo-m2t on it: \"%s\". "
-            "File: `%s`." % (
+            "Files: `%s`%s." % (
                 e["prompt"], e["seed"], e["seconds"],
                 "exit head stopped" if e["stopped"] else "cut at the length bound",
                 e["distance_m"], e["turn_deg"], e["left_hand_above_head_cm"], e["right_hand_above_head_cm"],
                 e["left_hand_path_m"], e["right_hand_path_m"], e["classifier"][0], e["classifier"][1],
-                e["caption"], e["bvh"]))
+                e["caption"], e["bvh"], ", `%s`" % e["sheet"] if "sheet" in e else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -467,7 +471,9 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="programs run at once (each single-threaded)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the classifier")
     ap.add_argument("--speed-runs", type=int, default=3)
-    ap.add_argument("--only", default="vae,t2m,m2t,speed,examples", help="comma-separated sections to run")
+    ap.add_argument("--only", default="vae,t2m,m2t,speed,examples",
+                    help="comma-separated sections to run (without all four of vae,t2m,m2t,speed the "
+                    "table goes to eval-partial.md / .json)")
     ap.add_argument("--retrain-classifier", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
@@ -536,9 +542,10 @@ def main():
         with open(os.path.join(args.out, "examples.md"), "w") as f:
             f.write(ex)
         md += "\nExamples:\n\n" + ex
-    with open(os.path.join(args.out, "eval.md"), "w") as f:
+    name = "eval" if only >= {"vae", "t2m", "m2t", "speed"} else "eval-partial"  # a partial run keeps the table
+    with open(os.path.join(args.out, name + ".md"), "w") as f:
         f.write(md)
-    with open(os.path.join(args.out, "eval.json"), "w") as f:
+    with open(os.path.join(args.out, name + ".json"), "w") as f:
         json.dump(r, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     print(md, end="")
 
