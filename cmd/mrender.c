@@ -40,26 +40,6 @@ static const char usage[] =
 	"Exit status: 0 ok, 64 usage, 65 bad data, 66 missing input, 71 out of memory, 74 I/O error.\n"
 	"See mrender(1).\n";
 
-static char *slurp(FILE *f, const char *name, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap + 1);
-	for (;;) {
-		if (!buf)
-			lm_die(LM_ENOMEM, "out of memory");
-		n += fread(buf + n, 1, cap - n, f);
-		if (n < cap)
-			break;
-		cap *= 2;
-		buf = realloc(buf, cap + 1);
-	}
-	if (ferror(f))
-		lm_die(LM_EIO, "%s: read error", name);
-	buf[n] = 0;
-	*len = n;
-	return buf;
-}
-
 /* The FEATURES frames of one stream of a frame stream, turned into BVH on the model skeleton. */
 static void read_features(const char *name, char *text, size_t len, const char *model_arg, long want, lm_bvh *b)
 {
@@ -212,7 +192,7 @@ int main(int argc, char **argv)
 	if (!in)
 		lm_die_status(&st);
 	size_t len;
-	char *text = slurp(in, inpath, &len);
+	char *text = lm_slurp(in, inpath, &len);
 	if (in != stdin)
 		fclose(in);
 	lm_bvh b = {0};

@@ -23,26 +23,6 @@ static const char usage[] =
 	"Exit status: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 internal, 71 out of memory,\n"
 	"74 I/O error. See vae-enc(1).\n";
 
-static char *slurp(FILE *f, const char *name, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap + 1);
-	for (;;) {
-		if (!buf)
-			lm_die(LM_ENOMEM, "out of memory");
-		n += fread(buf + n, 1, cap - n, f);
-		if (n < cap)
-			break;
-		cap *= 2;
-		buf = realloc(buf, cap + 1);
-	}
-	if (ferror(f))
-		lm_die(LM_EIO, "%s: read error", name);
-	buf[n] = 0;
-	*len = n;
-	return buf;
-}
-
 /* Features of the input: a BVH file, or the FEATURES frames of a frame stream. */
 static float *read_features(lm_model *m, const char *name, char *text, size_t len, int *nframes)
 {
@@ -115,7 +95,7 @@ int main(int argc, char **argv)
 	if (!in)
 		lm_die_status(&st);
 	size_t len;
-	char *text = slurp(in, inpath, &len);
+	char *text = lm_slurp(in, inpath, &len);
 	int T = 0, F = m->cfg.feature_dim, L = m->cfg.latent_dim;
 	float *feat = read_features(m, inpath, text, len, &T);
 	free(text);

@@ -216,3 +216,23 @@ void lm_cli_done(void)
 	if (cli_be && cli_be->check && cli_be->check(&st))
 		lm_die(LM_EINTERNAL, "device %s: %s", cli_be->name, st.msg);
 }
+
+char *lm_slurp(FILE *f, const char *name, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap + 1);
+	for (;;) {
+		if (!buf)
+			lm_die(LM_ENOMEM, "out of memory");
+		n += fread(buf + n, 1, cap - n, f);
+		if (n < cap)
+			break;
+		cap *= 2;
+		buf = realloc(buf, cap + 1);
+	}
+	if (ferror(f))
+		lm_die(LM_EIO, "%s: read error", name);
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}

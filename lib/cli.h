@@ -46,6 +46,10 @@ const struct lm_backend *lm_cli_backend(const char *device);
  * as "prog: message" and exit 70. */
 void lm_cli_done(void);
 
+/* Reads all of f into a malloc'd, NUL-terminated buffer (*len bytes without the NUL); dies with
+ * 74 on a read error, 71 when out of memory. name is used in messages. */
+char *lm_slurp(FILE *f, const char *name, size_t *len);
+
 /* Parses a number option or dies with a usage error naming the option. */
 long lm_parse_long(const char *opt, const char *s, long lo, long hi);
 double lm_parse_double(const char *opt, const char *s, double lo, double hi);
