@@ -580,3 +580,18 @@ int lm_motion_to_bvh(const lm_skeleton *sk, const float *feat, int nframes, lm_b
 	out->nframes = nframes;
 	return 0;
 }
+
+void lm_fit_ground(const double *p, const double *q, int N, double *a, double c1[2], double c2[2])
+{
+	double sdot = 0, scr = 0;
+	c1[0] = c1[1] = c2[0] = c2[1] = 0;
+	for (int k = 0; k < N; k++)
+		c1[0] += p[3 * k] / N, c1[1] += p[3 * k + 2] / N, c2[0] += q[3 * k] / N, c2[1] += q[3 * k + 2] / N;
+	for (int k = 0; k < N; k++) {
+		double ax = p[3 * k] - c1[0], az = p[3 * k + 2] - c1[1];
+		double bx = q[3 * k] - c2[0], bz = q[3 * k + 2] - c2[1];
+		sdot += ax * bx + az * bz;
+		scr += az * bx - ax * bz;
+	}
+	*a = atan2(scr, sdot);
+}

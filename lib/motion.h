@@ -60,4 +60,9 @@ int lm_motion_to_bvh(const lm_skeleton *sk, const float *feat, int nframes, lm_b
  * from b's channels; the bone offsets are the skeleton's. *pos is malloc'd.
  * Errors: LM_EDATA (joints), LM_ENOMEM. */
 int lm_bvh_positions(const lm_skeleton *sk, const lm_bvh *b, double **pos, lm_status *st);
+/* The ground alignment of two poses: the yaw a and the ground-plane centroids c1 (of p) and c2
+ * (of q) with q ~ Ry(a) (p - c1) + c2, least squares over the N points (x, y, z) of one frame.
+ * Decoded motion starts at the origin facing +Z (features store no start position or heading),
+ * so comparisons with the original clip align frame 0 this way first. */
+void lm_fit_ground(const double *p, const double *q, int N, double *a, double c1[2], double c2[2]);
 #endif

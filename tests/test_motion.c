@@ -86,22 +86,6 @@ typedef struct stats {
 	int failed;
 } stats;
 
-/* Yaw angle a and translation (tx, tz) with b = Ry(a) a + t best over the N points of frame 0. */
-static void fit_ground(const double *p, const double *q, int N, double *ang, double c1[2], double c2[2])
-{
-	double sdot = 0, scr = 0;
-	c1[0] = c1[1] = c2[0] = c2[1] = 0;
-	for (int k = 0; k < N; k++)
-		c1[0] += p[3 * k] / N, c1[1] += p[3 * k + 2] / N, c2[0] += q[3 * k] / N, c2[1] += q[3 * k + 2] / N;
-	for (int k = 0; k < N; k++) {
-		double ax = p[3 * k] - c1[0], az = p[3 * k + 2] - c1[1];
-		double bx = q[3 * k] - c2[0], bz = q[3 * k + 2] - c2[1];
-		sdot += ax * bx + az * bz;
-		scr += az * bx - ax * bz;
-	}
-	*ang = atan2(scr, sdot);
-}
-
 static void roundtrip(const char *label, lm_bvh *b, stats *s, int verbose)
 {
 	lm_status st = {0};
@@ -121,7 +105,7 @@ static void roundtrip(const char *label, lm_bvh *b, stats *s, int verbose)
 		goto out;
 	}
 	double ang, c1[2], c2[2];
-	fit_ground(p1, p2, N, &ang, c1, c2);
+	lm_fit_ground(p1, p2, N, &ang, c1, c2);
 	double cs = cos(ang), sn = sin(ang), emax = 0, esum = 0, own = 0, fmax_ = 0;
 	for (int t = 0; t < T; t++) {
 		double P[LM_BVH_MAX_JOINTS * 3];

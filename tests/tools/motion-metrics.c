@@ -84,23 +84,6 @@ static double jerk(const double *pos, int T, int N)
 	return T < 4 ? NAN : sum / ((double)(T - 3) * N);
 }
 
-/* The yaw a and ground centroids c1 (of p) and c2 (of q) with q ~ Ry(a) (p - c1) + c2 over the
- * N points of one frame (least squares in the ground plane; as tests/test_motion.c). */
-static void fit_ground(const double *p, const double *q, int N, double *a, double c1[2], double c2[2])
-{
-	double sdot = 0, scr = 0;
-	c1[0] = c1[1] = c2[0] = c2[1] = 0;
-	for (int k = 0; k < N; k++)
-		c1[0] += p[3 * k] / N, c1[1] += p[3 * k + 2] / N, c2[0] += q[3 * k] / N, c2[1] += q[3 * k + 2] / N;
-	for (int k = 0; k < N; k++) {
-		double ax = p[3 * k] - c1[0], az = p[3 * k + 2] - c1[1];
-		double bx = q[3 * k] - c2[0], bz = q[3 * k + 2] - c2[1];
-		sdot += ax * bx + az * bz;
-		scr += az * bx - ax * bz;
-	}
-	*a = atan2(scr, sdot);
-}
-
 /* Geodesic angle (radians) between rotations A and B: acos((trace(A^T B) - 1) / 2). */
 static double angle(const double *A, const double *B)
 {
@@ -136,7 +119,7 @@ static void compare(const lm_skeleton *sk, const clip *r, const clip *s)
 {
 	int N = sk->njoints, T = r->T < s->T ? r->T : s->T;
 	double a, c1[2], c2[2];
-	fit_ground(r->pos, s->pos, N, &a, c1, c2);
+	lm_fit_ground(r->pos, s->pos, N, &a, c1, c2);
 	double cs = cos(a), sn = sin(a), Y[9] = {cs, 0, sn, 0, 1, 0, -sn, 0, cs}; /* Ry(a) */
 	double e = 0, eroot = 0, rot = 0;
 	double *G = malloc(sizeof(double) * 9 * (r->b.njoints > s->b.njoints ? r->b.njoints : s->b.njoints));
