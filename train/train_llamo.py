@@ -1,7 +1,7 @@
 """train_llamo.py: trains the default llamo model on Bandai-Namco (issue 3) with the paper's recipe,
 scaled to a 2-core CPU, on top of llamo_ref.py's modules (their math unchanged).
 
-    /usr/bin/python3 train_llamo.py --stage all          # tok, lm, s1, s2, s3, export
+    /usr/bin/python3 train_llamo.py --stage all          # tok, lm, s1, s2, s3, export (the recipe, RECIPE)
     /usr/bin/python3 train_llamo.py --stage s2 --minutes 20
 
 Stages (checkpoints in /tmp/llamo-train/llamo/, log and loss curves in runs/llamo/):
@@ -9,13 +9,17 @@ Stages (checkpoints in /tmp/llamo-train/llamo/, log and loss curves in runs/llam
           training captions (captions.py, training templates only) plus make_tokenizer's general
           English; vocabulary 1024.
   lm      no pretrained LLM can be downloaded: the text branch (`model.*`, a small Llama) is
-          pretrained as a language model on captions in the two text layouts the model sees:
-          "<bot>{caption}<eot>" and "<bot><bom><eom>Caption: {caption}<eot>". Then frozen.
+          pretrained as a language model on captions, in the layouts the model sees with a
+          paraphrase standing in for the motion (lm_batch), so that it learns to read the
+          motion slot and the prompt in context. Then frozen.
   s1      the motion twin is initialised from the text branch; adapter, projector, flow head and
-          exit head are trained, the whole backbone frozen (paper Table 1, stage 1).
+          exit head are trained, the whole backbone frozen (paper Table 1, stage 1); text to
+          motion : motion to text = 0.8 : 0.2.
   s2      joint: text to motion (flow matching + exit) : motion to text (next token on the caption)
           = 0.8 : 0.2 per batch; the motion branch, adapter and heads trained, the text branch
-          frozen; caption dropout 10% (the prompt replaced by the empty prompt).
+          frozen; caption dropout 10% (the prompt replaced by the empty prompt); noise
+          augmentation of the motion history (losses(), --aug).
+  conditioning  teacher-forced check that the conditions are used (conditioning_check).
   s3      head annealing: backbone frozen, adapter/projector/flow/exit heads at a lower learning
           rate decaying to 0.
   export  models/default (BF16 weights), with the VAE and normalization of train/runs/vae.
@@ -52,7 +56,7 @@ import st  # noqa: E402
 from llamo_ref import Config, LlamoModel, rope_cos_sin  # noqa: E402
 
 WORK = os.environ.get("LLAMO_WORK", "/tmp/llamo-train")
-CKPT = os.path.join(WORK, "llamo")
+CKPT = os.environ.get("LLAMO_CKPT", os.path.join(WORK, "llamo"))
 RUN = os.environ.get("LLAMO_RUN", os.path.join(HERE, "runs", "llamo"))
 LATENTS = os.environ.get("LLAMO_LATENTS", os.path.join(WORK, "latents.npz"))
 VAE = os.environ.get("LLAMO_VAE", os.path.join(HERE, "runs", "vae", "vae.safetensors"))
@@ -305,11 +309,20 @@ class Batcher:
 		return seqs, metas
 
 
-def losses(model, seqs, metas, flow_mul=1, exit_pos_weight=4.0, want=("flow", "exit", "lm")):
-	"""Flow-matching, exit and caption LM losses of a batch (see the module doc)."""
+def losses(model, seqs, metas, flow_mul=1, exit_pos_weight=4.0, want=("flow", "exit", "lm"), aug=0.0):
+	"""Flow-matching, exit and caption LM losses of a batch (see the module doc).
+	aug > 0: noise augmentation of the motion history in text to motion: half of the t2m
+	sequences see their input latents (the adapter's input, not the flow targets) plus
+	sigma * N(0, 1), sigma ~ U(0, aug), so that the next latent cannot be read off the history
+	alone and the prompt must carry the content (as in cascaded and autoregressive diffusion)."""
 	cfg = model.cfg
 	ids, lat, motion, _ = pad_batch(seqs, cfg.latent_dim)
-	h = batch_forward(model, ids, lat, motion)
+	lat_in = lat
+	if aug > 0:
+		sig = torch.tensor([aug * random.random() if (m[0] == "t2m" and random.random() < 0.5) else 0.0
+				    for m in metas])
+		lat_in = lat + sig[:, None, None] * torch.randn_like(lat) * motion[..., None]
+	h = batch_forward(model, ids, lat_in, motion)
 	fb, fp, fz, eb, ep, ey, lb, lp, ly = [], [], [], [], [], [], [], [], []
 	for b, (kind, hl, n, cs, cn) in enumerate(metas):
 		if kind == "t2m":
@@ -355,25 +368,34 @@ def losses(model, seqs, metas, flow_mul=1, exit_pos_weight=4.0, want=("flow", "e
 
 
 def lm_batch(tok, cfg, rng, B):
-	seqs, metas = [], []
+	"""Text-branch pretraining batch: (ids, targets) of B caption sequences in three layouts,
+	LM loss on every token after <bot>:
+	  plain  "<bot>{A}<eot>"                          the prompt of text to motion
+	  t2m    "<bot>{A}<bom>{B}<eom>"                  a paraphrase B stands where the motion goes
+	  m2t    "<bot><bom>{A}<eom>Caption: {B}<eot>"    the caption B restates what sits in the slot
+	A and B are independent phrasings of one (content, style) pair, so predicting B means reading
+	the labels out of A: the frozen text branch learns to look into the motion slot (m2t) and the
+	motion twin, initialised from it, starts out looking back at the prompt (t2m)."""
+	seqs = []
 	pre, suf = cfg.m2t_template.split("{motion}")
+	bom, eom, eot = cfg.bom_token_id, cfg.eom_token_id, 4
 	for _ in range(B):
-		cap = captions.caption(rng.randrange(10), rng.randrange(7), rng)
-		if rng.random() < 0.5:
-			ids = tok(cfg.t2m_template.replace("{prompt}", cap)) + [4]
-			start = 1
+		c, s = rng.randrange(10), rng.randrange(7)
+		a, b = captions.caption(c, s, rng), captions.caption(c, s, rng)
+		u = rng.random()
+		if u < 0.3:
+			ids = tok(cfg.t2m_template.replace("{prompt}", a)) + [eot]
+		elif u < 0.65:
+			ids = tok(cfg.t2m_template.replace("{prompt}", a)) + [bom] + tok(" " + b) + [eom]
 		else:
-			head = tok(pre) + [cfg.bom_token_id, cfg.eom_token_id] + tok(suf)
-			ids = head + tok(" " + cap) + [4]
-			start = len(head)
+			ids = tok(pre) + [bom] + tok(" " + a) + [eom] + tok(suf) + tok(" " + b) + [eot]
 		seqs.append(ids)
-		metas.append(start)
 	T = max(len(s) for s in seqs)
 	ids = torch.zeros(B, T, dtype=torch.long)
 	tgt = torch.full((B, T), -100, dtype=torch.long)
 	for b, s in enumerate(seqs):
 		ids[b, :len(s)] = torch.as_tensor(s)
-		tgt[b, metas[b] - 1:len(s) - 1] = torch.as_tensor(s[metas[b]:])
+		tgt[b, :len(s) - 1] = torch.as_tensor(s[1:])
 	return ids, tgt
 
 
@@ -422,9 +444,10 @@ HEADS = ("motion_adapter.", "motion_projector.", "flow_head.", "exit_head.")
 
 
 def stage_motion(name, model, tok, a, trainable, lr, head_lr=None, warm=100, want=("flow", "exit", "lm"),
-		 m2t_frac=0.2):
+		 m2t_frac=0.2, aug=0.0):
 	data = MotionData()
 	rng = random.Random({"s1": 21, "s2": 22, "s3": 23}[name])
+	random.seed({"s1": 31, "s2": 32, "s3": 33}[name])
 	torch.manual_seed({"s1": 21, "s2": 22, "s3": 23}[name])
 	bt = Batcher(data, tok, model.cfg, rng, batch=a.batch, m2t_frac=m2t_frac)
 	freeze(model, trainable)
@@ -437,7 +460,7 @@ def stage_motion(name, model, tok, a, trainable, lr, head_lr=None, warm=100, wan
 
 	def step(_):
 		seqs, metas = bt.sample()
-		return losses(model, seqs, metas, flow_mul=a.flow_mul, want=want)
+		return losses(model, seqs, metas, flow_mul=a.flow_mul, want=want, aug=aug)
 
 	return run_steps(name, groups, params, step, a.minutes, a.steps or 3000, warm)
 
@@ -604,6 +627,78 @@ def guidance_check(ckpt, scales, per_pair=2):
 	return res, real
 
 
+def conditioning_check(ckpt, n=64):
+	"""How much the backbone uses its conditioning, on n validation clips (teacher forced):
+	flow loss with the clip's own caption, another pair's caption and the empty prompt (at the
+	first latent and over all latents), and the caption loss of motion to text with the clip's
+	own motion and with another clip's. Equal numbers mean the condition is ignored."""
+	model, tok = new_model()
+	load_ckpt(model, ckpt)
+	model.eval()
+	data, cfg = MotionData(), model.cfg
+	rng = random.Random(0)
+	vi = rng.sample([i for i in np.nonzero(data.val)[0] if data.n[i] >= 2], n)
+	lab = [(int(data.content[i]), int(data.style[i])) for i in vi]
+	own = [captions.caption(c, s, rng) for c, s in lab]
+	other = [captions.caption((c + 3) % 10, (s + 2) % 7, rng) for c, s in lab]
+
+	def flow(prompts, first):
+		seqs = []
+		for i, p in zip(vi, prompts):
+			head = tok(cfg.t2m_template.replace("{prompt}", p)) + [cfg.bom_token_id]
+			seqs.append((head, data.clip(i)))
+		ids, lat, motion, _ = pad_batch([[("text", h), ("motion", z)] for h, z in seqs], cfg.latent_dim)
+		g = torch.Generator().manual_seed(0)
+		with torch.no_grad():
+			h = batch_forward(model, ids, lat, motion)
+			err = []
+			for b, (head, z) in enumerate(seqs):
+				m = 1 if first else len(z)
+				c = model.motion_projector(h[b, len(head) - 1:len(head) - 1 + m]).repeat(16, 1)
+				zz = z[:m].repeat(16, 1)
+				t = torch.sigmoid(torch.randn(zz.shape[0], generator=g))
+				e = torch.randn(zz.shape, generator=g)
+				v = model.flow_head((1 - t[:, None]) * e + t[:, None] * zz, t, c)
+				err.append(float(((v - (zz - e)) ** 2).mean()))
+		return float(np.mean(err))
+
+	pre, suf = cfg.m2t_template.split("{motion}")
+
+	def m2t(shift):
+		seqs, metas = [], []
+		for j in range(n):
+			z = data.clip(vi[(j + shift) % n])
+			head, tail = tok(pre) + [cfg.bom_token_id], [cfg.eom_token_id] + tok(suf)
+			capids = tok(" " + own[j]) + [4]
+			seqs.append([("text", head), ("motion", z), ("text", tail + capids)])
+			metas.append(("m2t", len(head), len(z), len(head) + len(z) + len(tail), len(capids)))
+		with torch.no_grad():
+			return float(losses(model, seqs, metas, want=("lm",))["lm"])
+
+	r = {"first": [flow(own, True), flow(other, True), flow([""] * n, True)],
+	     "all": [flow(own, False), flow(other, False), flow([""] * n, False)],
+	     "m2t": [m2t(0), m2t(7)]}
+	log("conditioning %s: flow at z_0 own/other/empty %.4f %.4f %.4f; all latents %.4f %.4f %.4f; "
+	    "caption loss own/other motion %.4f %.4f" % ((ckpt,) + tuple(r["first"] + r["all"] + r["m2t"])))
+	return r
+
+
+# The stages of the bundled model, as `--stage all` runs them (steps, not minutes, so a rerun
+# with the same seeds takes the same path; 1 thread per job was fastest on the shared 2 cores).
+RECIPE = [
+	("tok", []),
+	("lm", ["--steps", "1500"]),
+	("s1", ["--steps", "300"]),
+	("conditioning", ["--ckpt", "s1"]),
+	("s2", ["--steps", "3000"]),
+	("conditioning", ["--ckpt", "s2"]),
+	("s3", ["--steps", "500"]),
+	("conditioning", ["--ckpt", "s3"]),
+	("export", ["--ckpt", "s3"]),
+	("plot", []),
+]
+
+
 def new_model():
 	tk = Tok()
 	cfgd = make_config(tk.t.get_vocab_size())
@@ -612,7 +707,7 @@ def new_model():
 
 def main():
 	ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-	ap.add_argument("--stage", required=True, choices=["tok", "lm", "s1", "s2", "s3", "guidance", "export", "plot"])
+	ap.add_argument("--stage", required=True, choices=["all", "tok", "lm", "s1", "s2", "s3", "guidance", "conditioning", "export", "plot"])
 	ap.add_argument("--ckpt", help="checkpoint to export or check (default: the latest stage)")
 	ap.add_argument("--scale", type=float, default=3.0, help="guidance scale written by export")
 	ap.add_argument("--scales", default="1,2,3,4.5")
@@ -624,9 +719,17 @@ def main():
 	ap.add_argument("--batch", type=int, default=32)
 	ap.add_argument("--flow-mul", type=int, default=1)
 	ap.add_argument("--threads", type=int, default=2)
+	ap.add_argument("--aug", type=float, default=1.0, help="s1/s2: noise augmentation of the motion history (max sigma)")
 	a = ap.parse_args()
 	torch.set_num_threads(a.threads)
 	t0 = time.time()
+	if a.stage == "all":
+		import subprocess
+		for stage, args in RECIPE:
+			cmd = [sys.executable, os.path.abspath(__file__), "--stage", stage, "--threads", str(a.threads)] + args
+			log("all: " + " ".join(cmd[1:]))
+			subprocess.run(cmd, check=True)
+		return
 	if a.stage == "tok":
 		build_tokenizer(TOKENIZER, SIZES["vocab"])
 		log("tok: %s vocab %d" % (TOKENIZER, Tok().t.get_vocab_size()))
@@ -641,20 +744,22 @@ def main():
 			for lt, lm in zip(model.model.layers, model.motion_model.layers):
 				lm.load_state_dict(lt.state_dict())
 			model.motion_model.norm.load_state_dict(model.model.norm.state_dict())
-		hist = stage_motion("s1", model, tk, a, HEADS, 1e-3, want=("flow", "exit"), m2t_frac=0.0)
+		hist = stage_motion("s1", model, tk, a, HEADS, 1e-3, aug=a.aug)
 		save_ckpt(model, "s1", hist)
 	elif a.stage == "s2":
 		# --init s3 --name s4: a continuation of stage 2 from a later checkpoint, at a lower rate
 		load_ckpt(model, a.init or "s1")
 		lr = 3e-4 if not a.init else 1.5e-4
-		hist = stage_motion("s2", model, tk, a, ("motion_model.",) + HEADS, lr, head_lr=lr * 5 / 3)
+		hist = stage_motion("s2", model, tk, a, ("motion_model.",) + HEADS, lr, head_lr=lr * 5 / 3, aug=a.aug)
 		save_ckpt(model, a.name or "s2", hist)
 	elif a.stage == "s3":
-		load_ckpt(model, "s2")
+		load_ckpt(model, a.init or "s2")
 		hist = stage_motion("s3", model, tk, a, HEADS, 1e-4, warm=10, want=("flow", "exit"), m2t_frac=0.0)
 		save_ckpt(model, "s3", hist)
 	elif a.stage == "guidance":
 		guidance_check(a.ckpt or latest_ckpt(), [float(x) for x in a.scales.split(",")])
+	elif a.stage == "conditioning":
+		conditioning_check(a.ckpt or latest_ckpt())
 	elif a.stage == "export":
 		readme = open(os.path.join(RUN, "MODEL_CARD.md")).read() if os.path.exists(os.path.join(RUN, "MODEL_CARD.md")) else None
 		export(a.out, a.ckpt or latest_ckpt(), a.scale, readme=readme)
