@@ -444,11 +444,12 @@ HEADS = ("motion_adapter.", "motion_projector.", "flow_head.", "exit_head.")
 
 
 def stage_motion(name, model, tok, a, trainable, lr, head_lr=None, warm=100, want=("flow", "exit", "lm"),
-		 m2t_frac=0.2, aug=0.0):
+		 m2t_frac=0.2, aug=0.0, reseed=0):
 	data = MotionData()
-	rng = random.Random({"s1": 21, "s2": 22, "s3": 23}[name])
-	random.seed({"s1": 31, "s2": 32, "s3": 33}[name])
-	torch.manual_seed({"s1": 21, "s2": 22, "s3": 23}[name])
+	seed = {"s1": 21, "s2": 22, "s3": 23}[name] + 100 * reseed   # reseed: a continuation draws new batches
+	rng = random.Random(seed)
+	random.seed(seed + 10)
+	torch.manual_seed(seed)
 	bt = Batcher(data, tok, model.cfg, rng, batch=a.batch, m2t_frac=m2t_frac)
 	freeze(model, trainable)
 	groups = []
@@ -523,7 +524,7 @@ def plot(names):
 
 
 def latest_ckpt():
-	for n in ("s4", "s3", "s2", "s1"):
+	for n in ("s3c", "s4", "s3", "s2", "s1"):
 		if os.path.exists(os.path.join(CKPT, n + ".pt")):
 			return n
 	raise SystemExit("train_llamo: no checkpoint of s1/s2/s3 yet")
@@ -692,9 +693,11 @@ RECIPE = [
 	("conditioning", ["--ckpt", "s1"]),
 	("s2", ["--steps", "3000"]),
 	("conditioning", ["--ckpt", "s2"]),
-	("s3", ["--steps", "500"]),
-	("conditioning", ["--ckpt", "s3"]),
-	("export", ["--ckpt", "s3"]),
+	("s2", ["--init", "s2", "--name", "s2b", "--steps", "1500"]),            # two continuations at
+	("s2", ["--init", "s2b", "--name", "s2c", "--reseed", "2", "--steps", "2000"]),  # half the rate
+	("s3", ["--init", "s2c", "--name", "s3c", "--steps", "500"]),
+	("conditioning", ["--ckpt", "s3c"]),
+	("export", ["--ckpt", "s3c"]),
 	("plot", []),
 ]
 
@@ -712,8 +715,9 @@ def main():
 	ap.add_argument("--scale", type=float, default=3.0, help="guidance scale written by export")
 	ap.add_argument("--scales", default="1,2,3,4.5")
 	ap.add_argument("--out", default=OUT)
-	ap.add_argument("--init", help="s2: start from this checkpoint instead of s1")
-	ap.add_argument("--name", help="s2: save the checkpoint under this name instead of s2")
+	ap.add_argument("--init", help="s2 / s3: start from this checkpoint instead of s1 / s2")
+	ap.add_argument("--name", help="s2 / s3: save the checkpoint under this name instead of s2 / s3")
+	ap.add_argument("--reseed", type=int, help="s2: batch seed offset (default 1 with --init, else 0)")
 	ap.add_argument("--minutes", type=float, default=1e9)
 	ap.add_argument("--steps", type=int, default=0)
 	ap.add_argument("--batch", type=int, default=32)
@@ -750,12 +754,13 @@ def main():
 		# --init s3 --name s4: a continuation of stage 2 from a later checkpoint, at a lower rate
 		load_ckpt(model, a.init or "s1")
 		lr = 3e-4 if not a.init else 1.5e-4
-		hist = stage_motion("s2", model, tk, a, ("motion_model.",) + HEADS, lr, head_lr=lr * 5 / 3, aug=a.aug)
+		hist = stage_motion("s2", model, tk, a, ("motion_model.",) + HEADS, lr, head_lr=lr * 5 / 3, aug=a.aug,
+				    reseed=a.reseed if a.reseed is not None else int(bool(a.init)))
 		save_ckpt(model, a.name or "s2", hist)
 	elif a.stage == "s3":
 		load_ckpt(model, a.init or "s2")
 		hist = stage_motion("s3", model, tk, a, HEADS, 1e-4, warm=10, want=("flow", "exit"), m2t_frac=0.0)
-		save_ckpt(model, "s3", hist)
+		save_ckpt(model, a.name or "s3", hist)
 	elif a.stage == "guidance":
 		guidance_check(a.ckpt or latest_ckpt(), [float(x) for x in a.scales.split(",")])
 	elif a.stage == "conditioning":
@@ -766,7 +771,7 @@ def main():
 		log("export: %s from %s, guidance %g, %.1f MB" % (a.out, a.ckpt or latest_ckpt(), a.scale, sum(
 			os.path.getsize(os.path.join(a.out, f)) for f in os.listdir(a.out)) / 1e6))
 	elif a.stage == "plot":
-		plot([n for n in ("lm", "s1", "s2", "s3", "s4") if os.path.exists(os.path.join(RUN, "hist_%s.json" % n))])
+		plot([n for n in ("lm", "s1", "s2", "s2b", "s2c", "s3", "s3c", "s4") if os.path.exists(os.path.join(RUN, "hist_%s.json" % n))])
 		return
 	log("stage %s: wall %.0f s" % (a.stage, time.time() - t0))
 
