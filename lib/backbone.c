@@ -26,17 +26,7 @@ static int load_tensor(const lm_backbone *bb, const lm_safetensors *sf, const ch
 		       int d1, float **dst, lm_status *st)
 {
 	int64_t shape[2] = {d0, d1};
-	size_t n = (size_t)d0 * (d1 > 0 ? (size_t)d1 : 1);
-	float *host = NULL;
-	int rc = lm_st_load_f32(sf, name, d1 > 0 ? 2 : 1, shape, &host, st);
-	if (rc)
-		return rc;
-	*dst = d1 > 0 ? lm_be_upload_weight(bb->be, host, n) : lm_be_upload_new(bb->be, host, n);
-	free(host);
-	if (!*dst)
-		return lm_fail(st, LM_ENOMEM, "backbone: out of %s memory for '%s' (%zu floats)",
-			       bb->be->name, name, n);
-	return 0;
+	return lm_be_load_tensor(bb->be, sf, "backbone", name, d1 > 0 ? 2 : 1, shape, dst, st);
 }
 
 /* The nine tensors of one branch of layer i. */

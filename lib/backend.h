@@ -103,6 +103,14 @@ float *lm_be_upload_new(const lm_backend *be, const float *host, size_t n);
 /* be->upload_weight(host, n) for a matrix weight; NULL on failure. */
 float *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n);
 
+/* Loads tensor `name` of the given shape (ndim 1..4) from a model file, converted to F32, into a
+ * new buffer *dst on be: a weight (ndim >= 2) in the backend's weight format (be->upload_weight),
+ * a vector in F32. `who` names the caller in errors ("backbone", "heads", "vae"). 0, or the
+ * safetensors error (missing tensor, wrong shape or dtype) or LM_ENOMEM. */
+struct lm_safetensors;
+int lm_be_load_tensor(const lm_backend *be, const struct lm_safetensors *sf, const char *who,
+		      const char *name, int ndim, const int64_t *shape, float **dst, lm_status *st);
+
 /* The CUDA backend (kernels/backend_cuda.cu), set up on first call: 0 and *be, or LM_EUNAVAIL
  * with the reason. Built only with CUDA=1; programs use lm_backend_get. */
 int lm_cuda_open(const lm_backend **be, lm_status *st);

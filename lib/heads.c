@@ -80,16 +80,7 @@ static int load_new(const lm_heads *h, const lm_safetensors *sf, const char *nam
 		    float **dst, lm_status *st)
 {
 	int64_t shape[2] = {d0, d1};
-	size_t n = (size_t)d0 * (d1 > 0 ? d1 : 1);
-	float *host = NULL;
-	int rc = lm_st_load_f32(sf, name, d1 > 0 ? 2 : 1, shape, &host, st);
-	if (rc)
-		return rc;
-	*dst = d1 > 0 ? lm_be_upload_weight(h->be, host, n) : lm_be_upload_new(h->be, host, n);
-	free(host);
-	if (!*dst)
-		return lm_fail(st, LM_ENOMEM, "heads: out of memory for %s (%zu floats)", name, n);
-	return 0;
+	return lm_be_load_tensor(h->be, sf, "heads", name, d1 > 0 ? 2 : 1, shape, dst, st);
 }
 
 /* A Linear `prefix`.weight (out, in) and `prefix`.bias (out). */

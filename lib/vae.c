@@ -37,19 +37,8 @@ static int conv_pad(const lm_conv *c)
 static int load_tensor(const lm_vae *v, const lm_safetensors *sf, const char *name, int ndim,
 		       const int64_t *shape, float **dst, lm_status *st)
 {
-	float *host = NULL;
-	int rc = lm_st_load_f32(sf, name, ndim, shape, &host, st);
-	if (rc)
-		return rc;
-	size_t n = 1;
-	for (int i = 0; i < ndim; i++)
-		n *= (size_t)shape[i];
 	/* matrices (conv and Linear weights) in the backend's weight format, biases in F32 */
-	*dst = ndim >= 2 ? lm_be_upload_weight(v->be, host, n) : lm_be_upload_new(v->be, host, n);
-	free(host);
-	if (!*dst)
-		return lm_fail(st, LM_ENOMEM, "vae: out of memory for tensor '%s'", name);
-	return 0;
+	return lm_be_load_tensor(v->be, sf, "vae", name, ndim, shape, dst, st);
 }
 
 /* prefix.weight (cout, cin, k) and prefix.bias (cout) */

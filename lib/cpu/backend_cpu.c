@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../backend.h"
+#include "../safetensors.h"
 #include "cpu.h"
 
 /* Matrix weights stay float32 on the CPU: the same buffer upload would make. */
@@ -97,4 +98,22 @@ float *lm_be_upload_new(const lm_backend *be, const float *host, size_t n)
 float *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n)
 {
 	return n ? be->upload_weight(host, n) : be->upload_weight(NULL, 1);
+}
+
+int lm_be_load_tensor(const lm_backend *be, const lm_safetensors *sf, const char *who,
+		      const char *name, int ndim, const int64_t *shape, float **dst, lm_status *st)
+{
+	float *host = NULL;
+	int rc = lm_st_load_f32(sf, name, ndim, shape, &host, st);
+	if (rc)
+		return rc;
+	size_t n = 1;
+	for (int i = 0; i < ndim; i++)
+		n *= (size_t)shape[i];
+	*dst = ndim >= 2 ? lm_be_upload_weight(be, host, n) : lm_be_upload_new(be, host, n);
+	free(host);
+	if (!*dst)
+		return lm_fail(st, LM_ENOMEM, "%s: out of %s memory for '%s' (%zu floats)", who, be->name,
+			       name, n);
+	return 0;
 }
