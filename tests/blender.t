@@ -10,8 +10,7 @@ export PATH="$PWD/bin:$PATH"
 command -v blender > /dev/null || { echo "1..0 # SKIP blender is not installed"; exit 0; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0 fail=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=$((fail+1)); fi; }
+. tests/tap.sh
 
 # Blender prints what it found; we print RESULT lines. Debian 12's blender 3.4.1 runs its BVH
 # importer under Python 3.11, which no longer takes open(path, 'rU'): the module gets an open()
@@ -65,5 +64,4 @@ check $tmp/clip.bvh "real clip" upright
 echo "a person walks forward" | llamo-t2m --seed 1 | vae-dec > $tmp/gen.bvh
 ok $? "llamo-t2m | vae-dec on the default model"
 check $tmp/gen.bvh "generated" ""
-echo "1..$n"
-[ $fail = 0 ]
+done_testing

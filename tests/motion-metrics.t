@@ -12,8 +12,7 @@ a=tests/data/bn_raise-up-both-hands_active_025.bvh
 b=tests/data/bn_walk-turn-left_feminine_001_f068-107.bvh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0 fail=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=$((fail+1)); fi; }
+. tests/tap.sh
 get() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
 lt() { awk -v x="$1" -v y="$2" 'BEGIN { exit !(x == x + 0 && x < y) }'; }
 
@@ -45,5 +44,4 @@ $M -s $S $a $tmp/bad.bvh > /dev/null 2> $tmp/err; is=$?
 $M -s $S > /dev/null 2>&1; is=$?; [ $is = 64 ]; ok $? "no file: exit $is (want 64)"
 $M --help | grep -q '^usage: motion-metrics'; ok $? "--help prints the usage"
 
-echo "1..$n"
-[ $fail = 0 ]
+done_testing

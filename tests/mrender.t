@@ -8,9 +8,7 @@ export PATH="$PWD/bin:$PATH"
 T=tests/golden/tiny
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0 fail=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=$((fail+1)); fi; }
-is() { [ "$1" = "$2" ]; ok $? "$3 (got '$1', want '$2')"; }
+. tests/tap.sh
 clip=tests/data/bn_walk-turn-left_feminine_001_f068-107.bvh # 40 frames at 30 fps
 # width x height of a PNG from its IHDR chunk
 pngsize() { od -An -tu1 -j16 -N8 "$1" | awk '{print $1*16777216+$2*65536+$3*256+$4 "x" $5*16777216+$6*65536+$7*256+$8}'; }
@@ -82,5 +80,4 @@ grep -q "terminal" $tmp/tty; ok $? "refuses to write frames to a terminal ($(tr 
 mrender --help > $tmp/help; rc=$?
 [ $rc = 0 ] && grep -q usage $tmp/help && grep -q ffmpeg $tmp/help && [ -f man/mrender.1 ]
 ok $? "mrender --help (with the ffmpeg command) and man/mrender.1"
-echo "1..$n"
-[ $fail = 0 ]
+done_testing

@@ -8,9 +8,7 @@ export PATH="$PWD/bin:$PATH"
 T=tests/golden/tiny
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0 fail=0
-ok() { n=$((n+1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=$((fail+1)); fi; }
-is() { [ "$1" = "$2" ]; ok $? "$3 (got '$1', want '$2')"; }
+. tests/tap.sh
 clip=$(ls tests/data/*.bvh | grep -v skeleton | head -1)
 
 # 1. llamo-t2m writes a latent stream: BOM, latents, EOM, end of input
@@ -121,5 +119,4 @@ script -qc "bin/llamo-t2m -m $T --seed 7 --batch $tmp/prompts.txt -o $tmp/tty.lm
 grep -q 'prompt 3/3: [0-9]* frames, [0-9]* frames/s' $tmp/tty && grep -q '3 prompts, [0-9]* frames in' $tmp/tty
 ok $? "on a terminal: a progress line per prompt and a summary ($(grep -o '3 prompts, .*frames/s)' $tmp/tty))"
 cmp -s $tmp/tty.lmf $tmp/batch.lmf; ok $? "the progress line changes nothing in the stream"
-echo "1..$n"
-[ $fail = 0 ]
+done_testing

@@ -51,6 +51,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import captions  # noqa: E402
+import make_model  # noqa: E402
 import make_tokenizer  # noqa: E402
 import st  # noqa: E402
 from llamo_ref import Config, LlamoModel, rope_cos_sin  # noqa: E402
@@ -133,33 +134,21 @@ class Tok:
 
 
 def make_config(vocab):
+	"""make_model.BASE_CONFIG (the tiny test model's config) with the sizes of SIZES."""
 	s = SIZES
-	return {
-		"model_type": "llama",
+	return make_model.merge(make_model.BASE_CONFIG, {
 		"vocab_size": vocab, "hidden_size": s["hidden_size"], "intermediate_size": s["intermediate_size"],
 		"num_hidden_layers": s["num_hidden_layers"], "num_attention_heads": s["num_attention_heads"],
 		"num_key_value_heads": s["num_key_value_heads"], "head_dim": s["head_dim"],
-		"rms_norm_eps": 1e-5, "rope_theta": 500000.0,
-		"rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
-				 "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
-		"max_position_embeddings": 2048, "tie_word_embeddings": True,
-		"bos_token_id": 0, "eos_token_id": [1, 4],
-		"torch_dtype": "float32",
 		"llamo": {
-			"latent_dim": 32,
 			"adapter_hidden_size": s["adapter"], "projector_hidden_size": s["projector"],
 			"condition_size": s["condition"],
-			"flow_head": {"width": s["flow_width"], "depth": s["flow_depth"], "frequency_embedding_size": 256,
-				      "euler_steps": 50, "guidance_scale": 3.0},
-			"exit_head": {"hidden_size": s["exit_hidden"], "num_layers": 5, "threshold": 0.5},
-			"vae": {"width": s["vae_width"], "down_t": 2, "depth": 3, "dilation_growth_rate": 3},
-			"motion": {"fps": 30, "downsample": 4, "joints": 21, "feature_dim": 260},
-			"bom_token_id": 2, "eom_token_id": 3,
+			"flow_head": {"width": s["flow_width"], "depth": s["flow_depth"]},
+			"exit_head": {"hidden_size": s["exit_hidden"]},
+			"vae": {"width": s["vae_width"]},
 			"max_motion_tokens": 116,
-			"t2m_template": "<|begin_of_text|>{prompt}",
-			"m2t_template": "<|begin_of_text|>{motion}Caption:",
 		},
-	}
+	})
 
 
 def init_model(cfgd, seed=0):
