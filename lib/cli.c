@@ -1,5 +1,6 @@
 /* cli.c: shared program plumbing, see cli.h */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 #include "backend.h"
 #include "cli.h"
+#include "model.h"
 
 const char *lm_prog = "llamo";
 
@@ -235,4 +237,164 @@ char *lm_slurp(FILE *f, const char *name, size_t *len)
 	buf[n] = 0;
 	*len = n;
 	return buf;
+}
+
+/* The common options, in the order of their LM_OPT_* bits. */
+static const lm_cli_opt common_opts[] = {
+	{"model", 'm', "DIR", "model directory (default: $LLAMO_MODEL or the bundled model)"},
+	{"device", 256, "D", "cpu, cuda or auto (default: $LLAMO_DEVICE or auto)"},
+	{"seed", 's', "N", "noise seed (default 0); stream k draws its noise from N + k"},
+	{"cfg", 257, "S", "classifier-free guidance scale (default: the model's; 1 disables)"},
+	{"steps", 258, "N", "Euler steps of the flow head (default: the model's)"},
+	{"seconds", 't', "S", "upper bound on the motion length in seconds"},
+	{"threshold", 259, "P", "exit-head stop threshold: stop when p > P (default: the model's)"},
+	{"output", 'o', "FILE", "write to FILE instead of stdout"},
+};
+#define N_COMMON (int)(sizeof common_opts / sizeof *common_opts)
+#define COMMON_KEY 0x10000 /* getopt value of common option i: COMMON_KEY + i */
+
+static const lm_cli_opt *own_opt(const lm_cli *cli, const char *name)
+{
+	for (const lm_cli_opt *p = cli->opts; p && p->name; p++)
+		if (!strcmp(p->name, name))
+			return p;
+	return NULL;
+}
+
+static int is_common(const lm_cli *cli, const char *name)
+{
+	for (int i = 0; i < N_COMMON; i++)
+		if ((cli->common & (1u << i)) && !strcmp(common_opts[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* "  -m, --model DIR      help", continuation lines indented to the help column */
+static void help_line(const lm_cli_opt *p)
+{
+	char left[64];
+	int n = snprintf(left, sizeof left, "  %c%c%s--%s%s%s", p->key < 256 ? '-' : ' ',
+			 p->key < 256 ? p->key : ' ', p->key < 256 ? ", " : "  ", p->name, p->arg ? " " : "",
+			 p->arg ? p->arg : "");
+	printf("%s%*s", left, n < 23 ? 23 - n : 1, "");
+	for (const char *s = p->help; *s; s++) {
+		putchar(*s);
+		if (*s == '\n')
+			printf("%23s", "");
+	}
+	putchar('\n');
+}
+
+static void print_help(const lm_cli *cli)
+{
+	fputs(cli->usage, stdout);
+	putchar('\n');
+	for (int i = 0; i < N_COMMON; i++)
+		if (cli->common & (1u << i)) {
+			const lm_cli_opt *own = own_opt(cli, common_opts[i].name);
+			help_line(own ? own : &common_opts[i]);
+		}
+	for (const lm_cli_opt *p = cli->opts; p && p->name; p++)
+		if (!is_common(cli, p->name))
+			help_line(p);
+	help_line(&(lm_cli_opt){"help", 'h', NULL, "show this help"});
+	if (cli->footer) {
+		putchar('\n');
+		fputs(cli->footer, stdout);
+	}
+	exit(0);
+}
+
+int lm_cli_parse(const lm_cli *cli, int argc, char **argv, lm_cli_opts *o, void *ctx)
+{
+	lm_cli_init(argv[0]);
+	struct option lo[N_COMMON + 64];
+	char so[3 * (N_COMMON + 64) + 1] = "";
+	int n = 0;
+	size_t ns = 0;
+	for (int i = 0; i < N_COMMON + 64; i++) {
+		const lm_cli_opt *p;
+		int key;
+		if (i < N_COMMON) {
+			if (!(cli->common & (1u << i)))
+				continue;
+			p = &common_opts[i];
+			key = COMMON_KEY + i;
+		} else {
+			p = cli->opts ? &cli->opts[i - N_COMMON] : NULL;
+			if (!p || !p->name)
+				break;
+			if (is_common(cli, p->name))
+				continue;
+			key = p->key;
+		}
+		lo[n++] = (struct option){p->name, p->arg ? required_argument : no_argument, 0, key};
+		if (p->key < 256) {
+			so[ns++] = (char)p->key;
+			if (p->arg)
+				so[ns++] = ':';
+		}
+	}
+	lo[n++] = (struct option){"help", no_argument, 0, 'h'};
+	lo[n] = (struct option){0, 0, 0, 0};
+	so[ns++] = 'h';
+	so[ns] = 0;
+	const char **val[N_COMMON] = {&o->model, &o->device, &o->seed, &o->cfg, &o->steps, &o->seconds,
+				      &o->threshold, &o->output};
+	*o = (lm_cli_opts){0};
+	opterr = 0; /* one message, ours */
+	int c;
+	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		if (c == 'h')
+			print_help(cli);
+		for (int i = 0; i < N_COMMON; i++)
+			if ((cli->common & (1u << i)) && (c == COMMON_KEY + i || (c < 256 && c == common_opts[i].key)))
+				goto common;
+		if (c == '?' || c == ':' || !cli->on_opt)
+			lm_usage_error("%s: unknown option, or its argument is missing", argv[optind - 1]);
+		cli->on_opt(c, optarg, ctx);
+		continue;
+	common:
+		for (int i = 0; i < N_COMMON; i++)
+			if ((cli->common & (1u << i)) && (c == COMMON_KEY + i || (c < 256 && c == common_opts[i].key)))
+				*val[i] = optarg;
+	}
+	return optind;
+}
+
+const char *lm_cli_input(int argc, char **argv, int optind)
+{
+	if (argc - optind > 1)
+		lm_usage_error("at most one input file");
+	return optind < argc ? argv[optind] : "-";
+}
+
+lm_model *lm_cli_load(const lm_cli_opts *o, unsigned parts)
+{
+	lm_status st = {0};
+	const lm_backend *be = lm_cli_backend(o->device);
+	lm_model *m;
+	if (lm_model_load(&m, lm_model_dir(o->model), be, parts, &st))
+		lm_die_status(&st);
+	return m;
+}
+
+void lm_cli_gen_opts(const lm_cli_opts *o, const lm_config *c, lm_gen_opts *g)
+{
+	lm_gen_opts_default(g, c);
+	if (o->seed)
+		g->seed = (uint64_t)lm_parse_long("--seed", o->seed, 0, 0x7fffffffffffffffL);
+	if (o->cfg)
+		g->cfg = lm_parse_double("--cfg", o->cfg, 0, 100);
+	if (o->steps)
+		g->steps = lm_parse_long("--steps", o->steps, 1, 10000);
+	if (o->threshold)
+		g->threshold = lm_parse_double("--threshold", o->threshold, 0, 1);
+	if (o->seconds) {
+		int n = (int)(lm_parse_double("--seconds", o->seconds, 0, 3600) * c->fps / c->downsample);
+		if (n < 1)
+			lm_usage_error("--seconds %s is shorter than one latent (%d frames)", o->seconds, c->downsample);
+		if (n < g->max_tokens)
+			g->max_tokens = n;
+	}
 }

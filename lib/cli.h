@@ -53,4 +53,57 @@ char *lm_slurp(FILE *f, const char *name, size_t *len);
 /* Parses a number option or dies with a usage error naming the option. */
 long lm_parse_long(const char *opt, const char *s, long lo, long hi);
 double lm_parse_double(const char *opt, const char *s, double lo, double hi);
+
+/* The options the programs share, parsed by lm_cli_parse when named in lm_cli.common; each is
+ * the argument as given, NULL when absent. */
+enum {
+	LM_OPT_MODEL = 1 << 0,     /* -m, --model DIR */
+	LM_OPT_DEVICE = 1 << 1,    /* --device D */
+	LM_OPT_SEED = 1 << 2,      /* -s, --seed N */
+	LM_OPT_CFG = 1 << 3,       /* --cfg S */
+	LM_OPT_STEPS = 1 << 4,     /* --steps N */
+	LM_OPT_SECONDS = 1 << 5,   /* -t, --seconds S */
+	LM_OPT_THRESHOLD = 1 << 6, /* --threshold P */
+	LM_OPT_OUTPUT = 1 << 7,    /* -o, --output FILE */
+};
+typedef struct lm_cli_opts {
+	const char *model, *device, *seed, *cfg, *steps, *seconds, *threshold, *output;
+} lm_cli_opts;
+
+/* One of a program's own options. An entry named like a common option only replaces that
+ * option's help line (its value still lands in lm_cli_opts). */
+typedef struct lm_cli_opt {
+	const char *name; /* long name */
+	int key;          /* its short letter, or a value >= 256 for none; passed to on_opt */
+	const char *arg;  /* argument name in the help ("FILE"), NULL for a flag */
+	const char *help; /* help text; a continuation line starts after "\n" */
+} lm_cli_opt;
+
+/* A program's command line: --help prints usage, the option lines (the common ones in the order
+ * of the enum, then the program's, then -h), and footer. */
+typedef struct lm_cli {
+	const char *usage;        /* "usage: prog [options] [FILE]\n" and what the program does */
+	unsigned common;          /* LM_OPT_* bits */
+	const lm_cli_opt *opts;   /* the program's own, ended by {0}; may be NULL */
+	const char *footer;       /* examples and exit status, after the option lines */
+	void (*on_opt)(int key, const char *arg, void *ctx); /* a program option was given */
+} lm_cli;
+
+/* Sets up the program (lm_cli_init), parses argv into o and the program's options (on_opt with
+ * ctx), prints the help and exits 0 on -h/--help, dies with a usage error (64) on an unknown
+ * option or a missing argument. Returns the index of the first operand. */
+int lm_cli_parse(const lm_cli *cli, int argc, char **argv, lm_cli_opts *o, void *ctx);
+/* The one input operand of a filter: argv[optind], or "-" when none; more is a usage error. */
+const char *lm_cli_input(int argc, char **argv, int optind);
+
+/* The backend (--device) and the model (-m) with the given parts (LM_PART_*), or dies. */
+struct lm_model;
+struct lm_model *lm_cli_load(const lm_cli_opts *o, unsigned parts);
+
+/* Generation options: the model's defaults (lm_gen_opts_default), then --seed, --cfg, --steps,
+ * --threshold and --seconds (an upper bound on the latents: at least one) from o. Dies with a
+ * usage error naming the option when a value is out of range. */
+struct lm_gen_opts;
+struct lm_config;
+void lm_cli_gen_opts(const lm_cli_opts *o, const struct lm_config *c, struct lm_gen_opts *g);
 #endif

@@ -175,26 +175,9 @@ int lm_t2m_prompt_ids(const lm_model *m, const char *prompt, int32_t **ids, int 
 
 void lm_gen_opts_default(lm_gen_opts *o, const lm_config *c)
 {
-	o->seed = 0;
-	o->cfg = c->guidance_scale;
-	o->steps = c->euler_steps;
-	o->max_tokens = c->max_motion_tokens;
-	o->threshold = c->exit_threshold;
+	*o = (lm_gen_opts){.seed = 0, .cfg = c->guidance_scale, .steps = c->euler_steps,
+			   .max_tokens = c->max_motion_tokens, .threshold = c->exit_threshold};
 }
-
-struct lm_t2m {
-	const lm_model *m;
-	lm_gen_opts o;
-	int guided;          /* cfg != 1: the unconditional sequence runs too */
-	lm_kv_cache kv[2];   /* conditional, unconditional */
-	float *h;            /* (2, H) final-normed states that predict the next latent */
-	float *c;            /* (2, C) projector outputs */
-	float *emb;          /* (2, H) adapter output, once per sequence */
-	float *noise;        /* (L) */
-	lm_rng rng;
-	int i;               /* latents produced */
-	lm_t2m_times times;
-};
 
 /* Runs n text ids through the backbone; the last state goes to h (H). */
 static int run_text(const lm_model *m, lm_kv_cache *kv, const int32_t *ids, int n, float *h, lm_status *st)
@@ -213,7 +196,7 @@ static int run_text(const lm_model *m, lm_kv_cache *kv, const int32_t *ids, int 
 	return rc;
 }
 
-int lm_t2m_begin(lm_t2m **out, const lm_model *m, const char *prompt, const lm_gen_opts *o, lm_status *st)
+int lm_t2m_init(lm_t2m **out, const lm_model *m, const lm_gen_opts *o, lm_status *st)
 {
 	*out = NULL;
 	lm_t2m *g = calloc(1, sizeof *g);
@@ -222,77 +205,21 @@ int lm_t2m_begin(lm_t2m **out, const lm_model *m, const char *prompt, const lm_g
 	const lm_config *c = &m->cfg;
 	g->m = m;
 	g->o = *o;
-	g->guided = o->cfg != 1.0f;
+	g->rows = 1;
 	g->h = calloc(2 * (size_t)c->hidden_size, sizeof(float));
 	g->c = calloc(2 * (size_t)c->condition_size, sizeof(float));
-	g->emb = calloc(2 * (size_t)c->hidden_size, sizeof(float)); /* (2, H) */
+	g->emb = calloc(2 * (size_t)c->hidden_size, sizeof(float));
+	g->z = calloc(c->latent_dim, sizeof(float));
 	g->noise = calloc(c->latent_dim, sizeof(float));
+	g->p = calloc(1, sizeof(float));
+	g->host_noise = calloc(c->latent_dim, sizeof(float));
 	lm_rng_seed(&g->rng, o->seed);
-	int32_t *ids = NULL;
-	int n = 0, rc = 0;
-	double t0 = now();
-	if (!g->h || !g->c || !g->emb || !g->noise)
-		rc = lm_fail(st, LM_ENOMEM, "out of memory");
-	for (int b = 0; !rc && b < 1 + g->guided; b++) {
-		if ((rc = lm_t2m_prompt_ids(m, b ? "" : prompt, &ids, &n, st)))
-			break;
-		if ((rc = lm_kv_init(&g->kv[b], &m->bb, n + o->max_tokens + 1, st)))
-			break;
-		rc = run_text(m, &g->kv[b], ids, n, g->h + (size_t)b * c->hidden_size, st);
-		free(ids);
-		ids = NULL;
-	}
-	if (rc) {
+	if (!g->h || !g->c || !g->emb || !g->z || !g->noise || !g->p || !g->host_noise) {
 		lm_t2m_free(g);
-		return rc;
+		return lm_fail(st, LM_ENOMEM, "out of memory");
 	}
-	g->times.prefill = now() - t0;
 	*out = g;
 	return 0;
-}
-
-int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st)
-{
-	const lm_model *m = g->m;
-	const lm_config *c = &m->cfg;
-	*done = 0;
-	if (g->i >= g->o.max_tokens) {
-		*done = 1;
-		return 0;
-	}
-	float p = 0;
-	double t0 = now();
-	lm_exit_prob(&m->heads, g->h, 1, &p);
-	double t1 = now();
-	g->times.exit += t1 - t0;
-	if (p_exit)
-		*p_exit = p;
-	if (g->i > 0 && p > g->o.threshold) { /* at least one latent: no exit check at [BOM] */
-		*done = 1;
-		return 0;
-	}
-	int rows = 1 + g->guided;
-	lm_randn(&g->rng, g->noise, c->latent_dim);
-	lm_projector(&m->heads, g->h, rows, g->c);
-	lm_flow_sample(&m->heads, g->noise, g->c, g->guided ? g->c + c->condition_size : NULL, g->o.cfg,
-		       g->o.steps, z);
-	double t2 = now();
-	g->times.flow += t2 - t1;
-	g->i++;
-	g->times.latents = g->i;
-	/* feed the latent back: motion branch of both sequences */
-	lm_adapter(&m->heads, z, 1, g->emb);
-	memcpy(g->emb + c->hidden_size, g->emb, c->hidden_size * sizeof(float)); /* same latent, both */
-	lm_kv_cache *kv[2] = {&g->kv[0], &g->kv[1]};
-	if (lm_backbone_step(&m->bb, kv, rows, g->emb, LM_MOTION, g->h, st))
-		return st->code;
-	g->times.backbone += now() - t2;
-	return 0;
-}
-
-void lm_t2m_times_get(const lm_t2m *g, lm_t2m_times *t)
-{
-	*t = g->times;
 }
 
 void lm_t2m_free(lm_t2m *g)
@@ -305,8 +232,128 @@ void lm_t2m_free(lm_t2m *g)
 	free(g->h);
 	free(g->c);
 	free(g->emb);
+	free(g->z);
 	free(g->noise);
+	free(g->p);
+	free(g->host_noise);
 	free(g);
+}
+
+int lm_t2m_prefill(lm_t2m *g, int b, const int32_t *ids, int n, lm_status *st)
+{
+	const lm_model *m = g->m;
+	if (n < 1)
+		return lm_fail(st, LM_EDATA, "an empty prompt (no token ids)");
+	if (g->kv[b].k)
+		return lm_fail(st, LM_EDATA, "%s prompt given twice", b ? "unconditional" : "conditional");
+	double t0 = now();
+	int max_pos = g->o.max_pos > 0 ? g->o.max_pos : n + g->o.max_tokens + 1;
+	if (lm_kv_init(&g->kv[b], &m->bb, max_pos, st) ||
+	    run_text(m, &g->kv[b], ids, n, g->h + (size_t)b * m->cfg.hidden_size, st))
+		return st->code;
+	if (b == 1)
+		g->rows = 2;
+	g->times.prefill += now() - t0;
+	return 0;
+}
+
+int lm_t2m_exit(lm_t2m *g, int *stop, float *p, lm_status *st)
+{
+	*stop = g->i >= g->o.max_tokens;
+	float prob = 0;
+	if (!*stop) {
+		double t0 = now();
+		lm_exit_prob(&g->m->heads, g->h, 1, &prob);
+		g->times.exit += now() - t0;
+		*stop = g->i > 0 && prob > g->o.threshold; /* at least one latent: no exit at [BOM] */
+	}
+	if (p)
+		*p = prob;
+	return 0;
+}
+
+int lm_t2m_draw(lm_t2m *g, float *z, lm_status *st)
+{
+	const lm_model *m = g->m;
+	int guided = g->rows == 2 && g->o.cfg != 1.0f, C = m->cfg.condition_size;
+	double t0 = now();
+	lm_randn(&g->rng, g->host_noise, m->cfg.latent_dim);
+	lm_projector(&m->heads, g->h, 1 + guided, g->c);
+	lm_flow_sample(&m->heads, g->host_noise, g->c, guided ? g->c + C : NULL, g->o.cfg, g->o.steps, g->z);
+	if (z)
+		memcpy(z, g->z, m->cfg.latent_dim * sizeof(float));
+	g->i++;
+	g->times.latents = g->i;
+	g->times.flow += now() - t0;
+	return 0;
+}
+
+int lm_t2m_feed(lm_t2m *g, const float *z, lm_status *st)
+{
+	const lm_model *m = g->m;
+	int H = m->cfg.hidden_size;
+	if (!g->kv[0].k)
+		return lm_fail(st, LM_EDATA, "a latent before the stream's prompt");
+	double t0 = now();
+	if (z)
+		memcpy(g->z, z, m->cfg.latent_dim * sizeof(float));
+	lm_adapter(&m->heads, g->z, 1, g->emb);
+	memcpy(g->emb + H, g->emb, H * sizeof(float)); /* the same latent in both sequences */
+	lm_kv_cache *kv[2] = {&g->kv[0], &g->kv[1]};
+	if (lm_backbone_step(&m->bb, kv, g->rows, g->emb, LM_MOTION, g->h, st))
+		return st->code;
+	g->times.backbone += now() - t0;
+	return 0;
+}
+
+void lm_t2m_set_hidden(lm_t2m *g, const float *h, int rows, int i)
+{
+	memcpy(g->h, h, (size_t)rows * g->m->cfg.hidden_size * sizeof(float));
+	g->rows = rows;
+	g->i = i;
+}
+
+void lm_t2m_hidden(const lm_t2m *g, float *h)
+{
+	memcpy(h, g->h, (size_t)g->rows * g->m->cfg.hidden_size * sizeof(float));
+}
+
+int lm_t2m_begin(lm_t2m **out, const lm_model *m, const char *prompt, const lm_gen_opts *o, lm_status *st)
+{
+	lm_t2m *g;
+	if (lm_t2m_init(&g, m, o, st))
+		return st->code;
+	int guided = o->cfg != 1.0f, rc = 0;
+	for (int b = 0; !rc && b < 1 + guided; b++) {
+		double t0 = now();
+		int32_t *ids = NULL;
+		int n = 0;
+		rc = lm_t2m_prompt_ids(m, b ? "" : prompt, &ids, &n, st);
+		g->times.prefill += now() - t0;
+		if (!rc)
+			rc = lm_t2m_prefill(g, b, ids, n, st);
+		free(ids);
+	}
+	if (rc) {
+		lm_t2m_free(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st)
+{
+	if (lm_t2m_exit(g, done, p_exit, st) || *done)
+		return st->code;
+	if (lm_t2m_draw(g, z, st) || lm_t2m_feed(g, NULL, st))
+		return st->code;
+	return 0;
+}
+
+void lm_t2m_times_get(const lm_t2m *g, lm_t2m_times *t)
+{
+	*t = g->times;
 }
 
 static int argmax(const float *x, int n)

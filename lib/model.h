@@ -59,18 +59,12 @@ typedef struct lm_gen_opts {
 	int steps;            /* Euler steps */
 	int max_tokens;       /* upper bound on latents */
 	float threshold;      /* exit head threshold */
+	int max_pos;          /* KV cache positions per sequence; 0: the prompt + max_tokens + 1 */
 } lm_gen_opts;
 /* Defaults from the config: cfg = guidance_scale, steps = euler_steps, max_tokens =
- * max_motion_tokens, threshold = exit threshold, seed 0. */
+ * max_motion_tokens, threshold = exit threshold, seed 0, max_pos 0. */
 void lm_gen_opts_default(lm_gen_opts *o, const lm_config *c);
 
-/* One text-to-motion generation (4.6), latent by latent. */
-typedef struct lm_t2m lm_t2m;
-int lm_t2m_begin(lm_t2m **g, const lm_model *m, const char *prompt, const lm_gen_opts *o, lm_status *st);
-/* Produces the next latent (L floats) into z, or sets *done when the exit head stops or
- * max_tokens is reached. p_exit (may be NULL) receives the exit probability checked. */
-int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st);
-void lm_t2m_free(lm_t2m *g);
 /* Wall-clock seconds spent per stage so far (for --profile and the benchmark). */
 typedef struct lm_t2m_times {
 	double prefill;   /* tokenizing and prefilling the prompt(s) */
@@ -79,6 +73,67 @@ typedef struct lm_t2m_times {
 	double backbone;  /* adapter and one motion step of the backbone per sequence */
 	int latents;
 } lm_t2m_times;
+
+/* One text-to-motion generation (4.6): the state of one stream, and the step as three calls,
+ *
+ *     exit check (lm_t2m_exit) -> draw a latent (lm_t2m_draw) -> feed it back (lm_t2m_feed)
+ *
+ * that llamo-t2m runs in one process and the stage programs run one each (exithead, flowsample,
+ * llamo-step), so the FIFO pipeline equals llamo-t2m by construction. Between the calls the
+ * states stay in backend memory: the host sees the exit probability and the latent only. A stage
+ * program that gets a state from a pipe hands it over with lm_t2m_set_hidden. */
+typedef struct lm_t2m {
+	const lm_model *m;
+	lm_gen_opts o;
+	int rows;            /* sequences the states come from: 1, or 2 (conditional, unconditional) */
+	int i;               /* latents so far: the state in h follows the i-th latent (0: [BOM]) */
+	lm_kv_cache kv[2];   /* conditional, unconditional (kv[b].k NULL until prefilled) */
+	float *h;            /* (2, H) backend: final-normed states that predict the next latent */
+	float *c;            /* (2, C) backend: projector outputs */
+	float *emb;          /* (2, H) backend: the adapter's output, once per sequence */
+	float *z;            /* (L) backend: the latent drawn or fed */
+	float *noise;        /* (L) backend: the flow ODE's starting point */
+	float *p;            /* (1) backend: exit probability */
+	float *host_noise;   /* (L) host: drawn from rng */
+	lm_rng rng;          /* seeded with o.seed */
+	lm_t2m_times times;
+} lm_t2m;
+
+/* A stream's state with nothing run yet (rng seeded with o->seed). Needs m's config only; each
+ * call below needs the parts it runs. Errors: LM_ENOMEM. */
+int lm_t2m_init(lm_t2m **g, const lm_model *m, const lm_gen_opts *o, lm_status *st);
+void lm_t2m_free(lm_t2m *g);
+/* Prefills sequence b (0 conditional, 1 unconditional) with the text ids (the prompt ids of
+ * lm_t2m_prompt_ids) through the text branch; its last state becomes row b of h, and rows
+ * becomes 2 once the unconditional sequence exists. Needs LM_PART_BACKBONE. Errors: LM_EDATA
+ * (no ids, a prompt given twice, an id out of range, the cache too small), LM_ENOMEM. */
+int lm_t2m_prefill(lm_t2m *g, int b, const int32_t *ids, int n, lm_status *st);
+/* The exit check (4.2, 4.6): *stop when i >= max_tokens, or when i > 0 (every motion has at least
+ * one latent) and the exit head's p on the conditional state exceeds the threshold. p (may be
+ * NULL) receives the probability, computed whenever i < max_tokens (0 otherwise). Needs
+ * LM_PART_HEADS. */
+int lm_t2m_exit(lm_t2m *g, int *stop, float *p, lm_status *st);
+/* Draws the next latent (4.2, 4.3, 4.5): projector on the states, noise from rng, the flow
+ * head's Euler ODE with guidance when rows == 2 and cfg != 1; z(L) host receives it (may be
+ * NULL), i goes up by one. Needs LM_PART_HEADS. */
+int lm_t2m_draw(lm_t2m *g, float *z, lm_status *st);
+/* Feeds a latent back (4.1, 4.2): the adapter, then one motion-branch step of every prefilled
+ * sequence; their new states become h. z(L) host, or NULL for the latent lm_t2m_draw left in
+ * backend memory. Needs LM_PART_BACKBONE | LM_PART_HEADS and a prefilled conditional sequence.
+ * Errors: LM_EDATA (nothing prefilled: "a latent before the stream's prompt"; the cache full). */
+int lm_t2m_feed(lm_t2m *g, const float *z, lm_status *st);
+/* A state from outside (a hidden-state frame): rows (1 or 2) of h(rows, H) host become h; i is
+ * the number of latents it follows. */
+void lm_t2m_set_hidden(lm_t2m *g, const float *h, int rows, int i);
+/* The states h(rows, H) to host memory. */
+void lm_t2m_hidden(const lm_t2m *g, float *h);
+
+/* A whole prompt: lm_t2m_init, then its ids and, with guidance (cfg != 1), the empty prompt's
+ * prefilled. Needs LM_PART_BACKBONE | LM_PART_TOKENIZER. */
+int lm_t2m_begin(lm_t2m **g, const lm_model *m, const char *prompt, const lm_gen_opts *o, lm_status *st);
+/* One step: the exit check, then (unless it stops: *done) a latent drawn into z(L) host and fed
+ * back. p_exit (may be NULL) as lm_t2m_exit's p. */
+int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st);
 void lm_t2m_times_get(const lm_t2m *g, lm_t2m_times *t);
 
 /* Motion to text (4.7): greedy caption of n latents (n, L). *text malloc'd. */
