@@ -1,156 +1,130 @@
 /* llamo-m2t: motion to text. Reads a latent stream (or a BVH with --bvh) and prints one caption
  * line per motion (docs/model-format.md 4.7). */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "frameio.h"
+#include "loop.h"
 #include "model.h"
 
-static const char usage[] =
-	"usage: llamo-m2t [options] [FILE]\n"
-	"Captions motion: reads a latent stream (from vae-enc or llamo-t2m) from FILE or stdin and\n"
-	"prints one caption line per motion (per stream, when its end-of-motion mark arrives).\n"
-	"\n"
-	"  -m, --model DIR      model directory (default: $LLAMO_MODEL or the bundled model)\n"
-	"      --bvh FILE       caption a BVH file (encoded with the model's VAE first)\n"
-	"      --max-tokens N   at most N caption tokens (default 64)\n"
-	"      --device D       cpu, cuda or auto\n"
-	"  -h, --help           show this help\n"
-	"\n"
-	"Example: vae-enc < clip.bvh | llamo-m2t\n"
-	"Exit status: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 internal, 71 out of memory,\n"
-	"74 I/O error. See llamo-m2t(1).\n";
+typedef struct run {
+	lm_model *m;
+	const char *bvh;
+	int max_new, ncaptions;
+} run;
 
-static lm_model *m;
-static int max_new = 64;
-
-static void caption(const float *z, int n)
+static void on_opt(int key, const char *arg, void *ctx)
 {
-	lm_status st = {0};
+	run *r = ctx;
+	if (key == 256)
+		r->bvh = arg;
+	else
+		r->max_new = lm_parse_long("--max-tokens", arg, 1, 4096);
+}
+
+static const lm_cli cli = {
+	.usage = "usage: llamo-m2t [options] [FILE]\n"
+		 "Captions motion: reads a latent stream (from vae-enc or llamo-t2m) from FILE or stdin and\n"
+		 "prints one caption line per motion (per stream, when its end-of-motion mark arrives).\n",
+	.common = LM_OPT_MODEL | LM_OPT_DEVICE,
+	.opts = (const lm_cli_opt[]){{"bvh", 256, "FILE", "caption a BVH file (encoded with the model's VAE first)"},
+				     {"max-tokens", 257, "N", "at most N caption tokens (default 64)"},
+				     {0}},
+	.footer = "Example: vae-enc < clip.bvh | llamo-m2t\n"
+		  "Exit status: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 internal, 71 out of memory,\n"
+		  "74 I/O error. See llamo-m2t(1).\n",
+	.on_opt = on_opt,
+};
+
+/* Prints the caption of n latents z(n, L). */
+static int caption(run *r, const float *z, int n, lm_status *st)
+{
 	char *text;
 	if (n == 0)
-		lm_die(LM_EDATA, "a motion with no latents");
-	if (lm_m2t_caption(m, z, n, max_new, &text, NULL, NULL, &st))
-		lm_die_status(&st);
+		return lm_fail(st, LM_EDATA, "a motion with no latents");
+	if (lm_m2t_caption(r->m, z, n, r->max_new, &text, NULL, NULL, st))
+		return st->code;
 	printf("%s\n", text);
 	fflush(stdout);
 	free(text);
+	r->ncaptions++;
+	return 0;
 }
 
-static void caption_bvh(const char *path)
+/* --bvh: the clip's features through the VAE encoder, then captioned. */
+static void caption_bvh(run *r)
 {
 	lm_status st = {0};
-	FILE *f = lm_in_open(path, &st);
+	FILE *f = lm_in_open(r->bvh, &st);
 	lm_bvh b = {0};
-	float *feat, *mu;
+	float *feat = NULL, *mu = NULL;
 	int T, n;
-	if (!f || lm_bvh_read(&b, f, path, &st) || lm_motion_from_bvh(&m->sk, &b, &feat, &T, &st))
+	if (!f || lm_bvh_read(&b, f, r->bvh, &st) || lm_motion_from_bvh(&r->m->sk, &b, &feat, &T, &st))
 		lm_die_status(&st);
 	if (f != stdin)
 		fclose(f);
-	lm_features_normalize(m, feat, T);
-	if (lm_vae_encode(&m->vae, feat, T, &mu, &n, &st))
+	lm_features_normalize(r->m, feat, T);
+	if (lm_vae_encode(&r->m->vae, feat, T, &mu, &n, &st) || caption(r, mu, n, &st))
 		lm_die_status(&st);
-	caption(mu, n);
 	free(mu);
 	free(feat);
 	lm_bvh_free(&b);
 }
 
 typedef struct latents {
-	float *z;
+	float *z; /* (n, L): row 0 of each latent frame */
 	int n;
 } latents;
 
+static int frame(lm_loop *l, void *state, lm_frame *fr, lm_status *st)
+{
+	run *r = l->ctx;
+	latents *s = state;
+	int L = r->m->cfg.latent_dim;
+	if ((int)fr->cols != L)
+		return lm_fail(st, LM_EDATA, "%s: stream %u pos %d: latent frame is %u wide, the model takes %d",
+			       l->name, fr->stream, fr->pos, fr->cols, L);
+	float *z = realloc(s->z, (size_t)(s->n + 1) * L * sizeof(float));
+	if (!z)
+		return lm_fail(st, LM_ENOMEM, "out of memory");
+	s->z = z;
+	memcpy(s->z + (size_t)s->n++ * L, fr->data, L * sizeof(float));
+	return 0;
+}
+
+/* A motion ends (its end mark, or the end of the input): its caption. */
+static int finish(lm_loop *l, void *state, uint32_t stream, lm_status *st)
+{
+	latents *s = state;
+	return caption(l->ctx, s->z, s->n, st);
+}
+
+static void release(lm_loop *l, void *state)
+{
+	free(((latents *)state)->z);
+}
+
+static const lm_stage stage = {.takes = LM_TAKES(LM_FRAME_LATENT), .state_size = sizeof(latents),
+			       .frame = frame, .finish = finish, .release = release};
+
 int main(int argc, char **argv)
 {
-	lm_cli_init(argv[0]);
-	lm_cli_help(argc, argv, usage);
-	static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-					     {"bvh", required_argument, 0, 'b'},
-					     {"max-tokens", required_argument, 0, 'n'},
-					     {"device", required_argument, 0, 'd'},
-					     {0, 0, 0, 0}};
-	const char *model_arg = NULL, *device = NULL, *bvh = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm': model_arg = optarg; break;
-		case 'b': bvh = optarg; break;
-		case 'n': max_new = lm_parse_long("--max-tokens", optarg, 1, 4096); break;
-		case 'd': device = optarg; break;
-		default: lm_usage_error("unknown option");
-		}
-	}
-	if (argc - optind > (bvh ? 0 : 1))
-		lm_usage_error(bvh ? "--bvh takes the input; no other file" : "at most one input file");
+	run r = {.max_new = 64};
+	lm_cli_opts o;
+	int first = lm_cli_parse(&cli, argc, argv, &o, &r);
+	if (argc - first > (r.bvh ? 0 : 1))
+		lm_usage_error(r.bvh ? "--bvh takes the input; no other file" : "at most one input file");
+	const char *in = first < argc ? argv[first] : "-";
+	r.m = lm_cli_load(&o, LM_PART_BACKBONE | LM_PART_HEADS | LM_PART_TOKENIZER |
+				      (r.bvh ? LM_PART_VAE | LM_PART_SKELETON : 0));
 	lm_status st = {0};
-	const lm_backend *be;
-	be = lm_cli_backend(device);
-	unsigned parts = LM_PART_BACKBONE | LM_PART_HEADS | LM_PART_TOKENIZER;
-	if (bvh)
-		parts |= LM_PART_VAE | LM_PART_SKELETON;
-	if (lm_model_load(&m, lm_model_dir(model_arg), be, parts, &st))
+	FILE *f;
+	if (r.bvh)
+		caption_bvh(&r);
+	else if (!(f = lm_in_open(in, &st)) || lm_loop_run(&stage, f, in, NULL, NULL, &r, &st))
 		lm_die_status(&st);
-	if (bvh) {
-		caption_bvh(bvh);
-		lm_model_free(m);
-		lm_cli_done();
-		return 0;
-	}
-	const char *inpath = optind < argc ? argv[optind] : "-";
-	FILE *in = lm_in_open(inpath, &st);
-	lm_reader *r;
-	if (!in || lm_reader_open(&r, in, inpath, &st))
-		lm_die_status(&st);
-	int L = m->cfg.latent_dim, ncaptions = 0;
-	lm_streams ss = {0};
-	lm_frame fr = {0};
-	int eof = 0;
-	while (!lm_reader_next(r, &fr, &eof, &st) && !eof) {
-		if (fr.type == LM_FRAME_LATENT) {
-			if ((int)fr.cols != L)
-				lm_die(LM_EDATA, "%s: stream %u pos %d: latent frame is %u wide, the model takes %d",
-				       inpath, fr.stream, fr.pos, fr.cols, L);
-			void **p = lm_streams_add(&ss, fr.stream);
-			latents *s = p ? (*p ? *p : (*p = calloc(1, sizeof(latents)))) : NULL;
-			if (!s || !(s->z = realloc(s->z, (size_t)(s->n + 1) * L * sizeof(float))))
-				lm_die(LM_ENOMEM, "out of memory");
-			memcpy(s->z + (size_t)s->n * L, fr.data, L * sizeof(float)); /* row 0 */
-			s->n++;
-		} else if (fr.type == LM_FRAME_MARK && (fr.mark == LM_MARK_EOM || fr.mark == LM_MARK_EOS)) {
-			while (ss.n) {
-				uint32_t id = fr.stream == LM_STREAM_ALL ? ss.id[0] : fr.stream;
-				void **p = lm_streams_get(&ss, id);
-				if (!p)
-					break;
-				latents *s = *p;
-				caption(s->z, s->n);
-				ncaptions++;
-				free(s->z);
-				free(s);
-				lm_streams_del(&ss, id);
-				if (fr.stream != LM_STREAM_ALL)
-					break;
-			}
-		}
-	}
-	if (st.code)
-		lm_die_status(&st);
-	for (int i = 0; i < ss.n; i++) { /* motions without an end mark: caption at EOF */
-		latents *s = ss.state[i];
-		caption(s->z, s->n);
-		ncaptions++;
-		free(s->z);
-		free(s);
-	}
-	if (ncaptions == 0)
-		lm_die(LM_EDATA, "%s: no motion latents in the input", inpath);
-	lm_frame_free(&fr);
-	lm_reader_free(r);
-	lm_streams_free(&ss);
-	lm_model_free(m);
+	if (r.ncaptions == 0)
+		lm_die(LM_EDATA, "%s: no motion latents in the input", in);
+	lm_model_free(r.m);
 	lm_cli_done();
 	return 0;
 }

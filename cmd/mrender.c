@@ -1,6 +1,5 @@
 /* mrender: a motion preview without a GPU or a display: a PNG contact sheet, an animated GIF, or
  * PPM frames for ffmpeg, of a BVH file or a motion-feature stream (lib/render.h). */
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,36 +8,6 @@
 #include "frameio.h"
 #include "motion.h"
 #include "render.h"
-
-static const char usage[] =
-	"usage: mrender [options] [FILE]\n"
-	"Draws a stick-figure preview of a BVH file or a motion-feature stream (FILE or stdin).\n"
-	"\n"
-	"  -o, --output FILE    FILE.png: a contact sheet of evenly spaced poses;\n"
-	"                       FILE.gif: an animation\n"
-	"      --frames         write the animation as binary PPM frames on stdout (for ffmpeg)\n"
-	"      --format F       png, gif or ppm: the output kind when the name does not say it\n"
-	"  -s, --size WxH       image size; a sheet's panel size (default 480x360, sheets 320x240)\n"
-	"  -r, --fps N          frames per second of an animation (default 30, GIF 15; at most 50 for GIF)\n"
-	"      --camera C       follow (the root) or fixed (framing the whole clip)\n"
-	"                       (default: fixed for a sheet, follow for an animation)\n"
-	"      --poses N        poses in a contact sheet (default 8)\n"
-	"      --columns N      panels per row of a contact sheet (default 4)\n"
-	"      --azimuth DEG    camera direction about the vertical; 0 looks from +Z (default 30)\n"
-	"      --elevation DEG  camera height angle above the ground (default 15)\n"
-	"      --floor Y        ground height in file units, or 'auto' for the clip's lowest\n"
-	"                       point (default 0)\n"
-	"      --no-label       leave out the time in the corner\n"
-	"      --stream N       which stream of a feature stream to draw (default: the first)\n"
-	"  -m, --model DIR      model directory whose skeleton.bvh the features use\n"
-	"  -h, --help           show this help\n"
-	"\n"
-	"Examples:\n"
-	"  echo \"a person walks\" | llamo-t2m | vae-dec | mrender -o walk.png\n"
-	"  mrender -o walk.gif walk.bvh\n"
-	"  mrender --frames walk.bvh | ffmpeg -f image2pipe -c:v ppm -framerate 30 -i - -pix_fmt yuv420p walk.mp4\n"
-	"Exit status: 0 ok, 64 usage, 65 bad data, 66 missing input, 71 out of memory, 74 I/O error.\n"
-	"See mrender(1).\n";
 
 /* The FEATURES frames of one stream of a frame stream, turned into BVH on the model skeleton. */
 static void read_features(const char *name, char *text, size_t len, const char *model_arg, long want, lm_bvh *b)
@@ -99,63 +68,83 @@ static void parse_size(const char *s, int *w, int *h)
 
 enum { OUT_PNG, OUT_GIF, OUT_PPM };
 
-int main(int argc, char **argv)
+typedef struct opts {
+	const char *format, *size, *camera, *floor;
+	double fps, azimuth, elevation;
+	long poses, columns, stream;
+	int frames, label;
+} opts;
+
+static void on_opt(int key, const char *arg, void *ctx)
 {
-	lm_cli_init(argv[0]);
-	lm_cli_help(argc, argv, usage);
-	static const struct option opts[] = {
-		{"output", required_argument, 0, 'o'}, {"frames", no_argument, 0, 'F'},
-		{"format", required_argument, 0, 'f'}, {"size", required_argument, 0, 's'},
-		{"fps", required_argument, 0, 'r'}, {"camera", required_argument, 0, 'c'},
-		{"poses", required_argument, 0, 'p'}, {"columns", required_argument, 0, 'C'},
-		{"azimuth", required_argument, 0, 'a'}, {"elevation", required_argument, 0, 'e'},
-		{"floor", required_argument, 0, 'l'}, {"no-label", no_argument, 0, 'L'},
-		{"stream", required_argument, 0, 'S'}, {"model", required_argument, 0, 'm'}, {0, 0, 0, 0}};
-	const char *outpath = NULL, *format = NULL, *size_s = NULL, *camera = NULL, *floor_s = NULL, *model_arg = NULL;
-	double fps = 0, azimuth = 30, elevation = 15;
-	long poses = 8, columns = 4, stream = -1;
-	int frames = 0, label = 1, c;
-	while ((c = getopt_long(argc, argv, "o:s:r:m:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o': outpath = optarg; break;
-		case 'F': frames = 1; break;
-		case 'f': format = optarg; break;
-		case 's': size_s = optarg; break;
-		case 'r': fps = lm_parse_double("--fps", optarg, 0.1, 1000); break;
-		case 'c': camera = optarg; break;
-		case 'p': poses = lm_parse_long("--poses", optarg, 1, 1000); break;
-		case 'C': columns = lm_parse_long("--columns", optarg, 1, 1000); break;
-		case 'a': azimuth = lm_parse_double("--azimuth", optarg, -3600, 3600); break;
-		case 'e': elevation = lm_parse_double("--elevation", optarg, -89, 89); break;
-		case 'l': floor_s = optarg; break;
-		case 'L': label = 0; break;
-		case 'S': stream = lm_parse_long("--stream", optarg, 0, 0xfffffffeL); break;
-		case 'm': model_arg = optarg; break;
-		default: lm_usage_error("unknown option");
-		}
+	opts *o = ctx;
+	switch (key) {
+	case 0x100 + 'F': o->frames = 1; break;
+	case 0x100 + 'f': o->format = arg; break;
+	case 's': o->size = arg; break;
+	case 'r': o->fps = lm_parse_double("--fps", arg, 0.1, 1000); break;
+	case 0x100 + 'c': o->camera = arg; break;
+	case 0x100 + 'p': o->poses = lm_parse_long("--poses", arg, 1, 1000); break;
+	case 0x100 + 'C': o->columns = lm_parse_long("--columns", arg, 1, 1000); break;
+	case 0x100 + 'a': o->azimuth = lm_parse_double("--azimuth", arg, -3600, 3600); break;
+	case 0x100 + 'e': o->elevation = lm_parse_double("--elevation", arg, -89, 89); break;
+	case 0x100 + 'l': o->floor = arg; break;
+	case 0x100 + 'L': o->label = 0; break;
+	case 0x100 + 'S': o->stream = lm_parse_long("--stream", arg, 0, 0xfffffffeL); break;
 	}
-	if (argc - optind > 1)
-		lm_usage_error("at most one input file");
+}
+
+static const lm_cli cli = {
+	.usage = "usage: mrender [options] [FILE]\n"
+		 "Draws a stick-figure preview of a BVH file or a motion-feature stream (FILE or stdin).\n",
+	.common = LM_OPT_MODEL | LM_OPT_OUTPUT,
+	.opts = (const lm_cli_opt[]){
+		{"output", 'o', "FILE", "FILE.png: a contact sheet of evenly spaced poses;\nFILE.gif: an animation"},
+		{"model", 'm', "DIR", "model directory whose skeleton.bvh the features use"},
+		{"frames", 0x100 + 'F', NULL, "write the animation as binary PPM frames on stdout (for ffmpeg)"},
+		{"format", 0x100 + 'f', "F", "png, gif or ppm: the output kind when the name does not say it"},
+		{"size", 's', "WxH", "image size; a sheet's panel size (default 480x360, sheets 320x240)"},
+		{"fps", 'r', "N", "frames per second of an animation (default 30, GIF 15; at most 50 for GIF)"},
+		{"camera", 0x100 + 'c', "C", "follow (the root) or fixed (framing the whole clip)\n"
+					     "(default: fixed for a sheet, follow for an animation)"},
+		{"poses", 0x100 + 'p', "N", "poses in a contact sheet (default 8)"},
+		{"columns", 0x100 + 'C', "N", "panels per row of a contact sheet (default 4)"},
+		{"azimuth", 0x100 + 'a', "DEG", "camera direction about the vertical; 0 looks from +Z (default 30)"},
+		{"elevation", 0x100 + 'e', "DEG", "camera height angle above the ground (default 15)"},
+		{"floor", 0x100 + 'l', "Y", "ground height in file units, or 'auto' for the clip's lowest\npoint (default 0)"},
+		{"no-label", 0x100 + 'L', NULL, "leave out the time in the corner"},
+		{"stream", 0x100 + 'S', "N", "which stream of a feature stream to draw (default: the first)"},
+		{0}},
+	.footer = "Examples:\n"
+		  "  echo \"a person walks\" | llamo-t2m | vae-dec | mrender -o walk.png\n"
+		  "  mrender -o walk.gif walk.bvh\n"
+		  "  mrender --frames walk.bvh | ffmpeg -f image2pipe -c:v ppm -framerate 30 -i - -pix_fmt yuv420p walk.mp4\n"
+		  "Exit status: 0 ok, 64 usage, 65 bad data, 66 missing input, 71 out of memory, 74 I/O error.\n"
+		  "See mrender(1).\n",
+	.on_opt = on_opt,
+};
+
+/* The output kind, from --frames, --format or the name; *outpath "-" when none is needed. */
+static int output_kind(const opts *o, const char **outpath)
+{
 	int kind;
-	if (frames) {
-		if (format && strcmp(format, "ppm"))
-			lm_usage_error("--frames writes PPM; --format %s does not go with it", format);
+	if (o->frames) {
+		if (o->format && strcmp(o->format, "ppm"))
+			lm_usage_error("--frames writes PPM; --format %s does not go with it", o->format);
 		kind = OUT_PPM;
-		outpath = outpath ? outpath : "-";
-	} else if (format) {
-		if (!strcmp(format, "png"))
+	} else if (o->format) {
+		if (!strcmp(o->format, "png"))
 			kind = OUT_PNG;
-		else if (!strcmp(format, "gif"))
+		else if (!strcmp(o->format, "gif"))
 			kind = OUT_GIF;
-		else if (!strcmp(format, "ppm"))
+		else if (!strcmp(o->format, "ppm"))
 			kind = OUT_PPM;
 		else
-			lm_usage_error("--format %s: want png, gif or ppm", format);
-		outpath = outpath ? outpath : "-";
+			lm_usage_error("--format %s: want png, gif or ppm", o->format);
 	} else {
-		if (!outpath)
+		if (!*outpath)
 			lm_usage_error("no output: give -o FILE.png, -o FILE.gif or --frames");
-		const char *dot = strrchr(outpath, '.');
+		const char *dot = strrchr(*outpath, '.');
 		if (dot && !strcasecmp(dot, ".png"))
 			kind = OUT_PNG;
 		else if (dot && !strcasecmp(dot, ".gif"))
@@ -163,30 +152,40 @@ int main(int argc, char **argv)
 		else if (dot && !strcasecmp(dot, ".ppm"))
 			kind = OUT_PPM;
 		else
-			lm_usage_error("-o %s: the name ends in neither .png nor .gif; give --format", outpath);
+			lm_usage_error("-o %s: the name ends in neither .png nor .gif; give --format", *outpath);
 	}
-	if (!strcmp(outpath, "-") && isatty(STDOUT_FILENO))
+	*outpath = *outpath ? *outpath : "-";
+	if (!strcmp(*outpath, "-") && isatty(STDOUT_FILENO))
 		lm_usage_error("refusing to write an image to a terminal; redirect it or give -o FILE");
+	return kind;
+}
+
+/* The camera and image from the options (the figure is framed later). */
+static lm_view make_view(opts *o, int kind)
+{
 	lm_view v = {0};
 	v.width = kind == OUT_PNG ? 320 : 480, v.height = kind == OUT_PNG ? 240 : 360;
-	if (size_s)
-		parse_size(size_s, &v.width, &v.height);
-	if (!fps)
-		fps = kind == OUT_GIF ? 15 : 30;
-	if (kind == OUT_GIF && fps > 50)
-		lm_usage_error("--fps %g: a GIF shows at most 50 frames per second", fps);
+	if (o->size)
+		parse_size(o->size, &v.width, &v.height);
+	if (!o->fps)
+		o->fps = kind == OUT_GIF ? 15 : 30;
+	if (kind == OUT_GIF && o->fps > 50)
+		lm_usage_error("--fps %g: a GIF shows at most 50 frames per second", o->fps);
 	v.follow = kind != OUT_PNG;
-	if (camera) {
-		if (strcmp(camera, "follow") && strcmp(camera, "fixed"))
-			lm_usage_error("--camera %s: want follow or fixed", camera);
-		v.follow = !strcmp(camera, "follow");
+	if (o->camera) {
+		if (strcmp(o->camera, "follow") && strcmp(o->camera, "fixed"))
+			lm_usage_error("--camera %s: want follow or fixed", o->camera);
+		v.follow = !strcmp(o->camera, "follow");
 	}
-	v.azimuth = azimuth, v.elevation = elevation;
-	if (floor_s && strcmp(floor_s, "auto"))
-		v.floor = lm_parse_double("--floor", floor_s, -1e9, 1e9);
+	v.azimuth = o->azimuth, v.elevation = o->elevation;
+	if (o->floor && strcmp(o->floor, "auto"))
+		v.floor = lm_parse_double("--floor", o->floor, -1e9, 1e9);
+	return v;
+}
 
-	/* the input: a BVH, or the FEATURES frames of a frame stream */
-	const char *inpath = optind < argc ? argv[optind] : "-";
+/* The input, a BVH or the FEATURES frames of a frame stream, as a figure. */
+static void read_figure(const char *inpath, const char *model_arg, const opts *o, lm_figure *fig)
+{
 	lm_status st = {0};
 	FILE *in = lm_in_open(inpath, &st);
 	if (!in)
@@ -197,51 +196,71 @@ int main(int argc, char **argv)
 		fclose(in);
 	lm_bvh b = {0};
 	if (len >= 6 && !memcmp(text, "LLAMO1", 6))
-		read_features(inpath, text, len, model_arg, stream, &b);
+		read_features(inpath, text, len, model_arg, o->stream, &b);
 	else if (lm_bvh_parse(&b, text, len, inpath, &st))
 		lm_die_status(&st);
 	free(text);
-	lm_figure fig;
-	if (lm_figure_from_bvh(&fig, &b, &st))
+	if (lm_figure_from_bvh(fig, &b, &st))
 		lm_die(st.code, "%s: %s", inpath, st.msg);
 	lm_bvh_free(&b);
-	if (floor_s && !strcmp(floor_s, "auto"))
-		v.floor = lm_figure_lowest(&fig);
-	if (lm_view_fit(&v, &fig, &st))
-		lm_die_status(&st);
+}
 
-	FILE *out = lm_out_open(outpath, &st);
-	if (!out)
+/* An animation: frame k shows the clip at time k / fps (the nearest clip frame). */
+static void render_animation(const lm_figure *fig, const lm_view *v, const opts *o, int kind, FILE *out,
+			     const char *oname)
+{
+	lm_status st = {0};
+	int n = (int)lround(fig->nframes / fig->fps * o->fps);
+	n = n < 1 ? 1 : n;
+	uint8_t *img = malloc((size_t)v->width * v->height * 3);
+	lm_gif *g = NULL;
+	if (!img)
+		lm_die(LM_ENOMEM, "out of memory");
+	if (kind == OUT_GIF && lm_gif_begin(&g, out, v->width, v->height, o->fps, &st))
+		lm_die(st.code, "%s: %s", oname, st.msg);
+	for (int k = 0; k < n; k++) {
+		int t = (int)floor(k / o->fps * fig->fps + 0.5);
+		lm_render_frame(fig, v, t < fig->nframes ? t : fig->nframes - 1, o->label, img);
+		if (kind == OUT_GIF ? lm_gif_frame(g, img, &st) : lm_ppm_write(out, img, v->width, v->height, &st))
+			lm_die(st.code, "%s: %s", oname, st.msg);
+	}
+	if (g && lm_gif_end(g, &st))
+		lm_die(st.code, "%s: %s", oname, st.msg);
+	free(img);
+}
+
+static void render_sheet(const lm_figure *fig, const lm_view *v, const opts *o, FILE *out, const char *oname)
+{
+	lm_status st = {0};
+	uint8_t *img;
+	int w, h;
+	if (lm_render_sheet(fig, v, (int)o->poses, (int)o->columns, o->label, &img, &w, &h, &st) ||
+	    lm_png_write(out, img, w, h, &st))
+		lm_die(st.code, "%s: %s", oname, st.msg);
+	free(img);
+}
+
+int main(int argc, char **argv)
+{
+	opts o = {.azimuth = 30, .elevation = 15, .poses = 8, .columns = 4, .stream = -1, .label = 1};
+	lm_cli_opts co;
+	const char *inpath = lm_cli_input(argc, argv, lm_cli_parse(&cli, argc, argv, &co, &o));
+	const char *outpath = co.output;
+	int kind = output_kind(&o, &outpath);
+	lm_view v = make_view(&o, kind);
+	lm_figure fig;
+	read_figure(inpath, co.model, &o, &fig);
+	lm_status st = {0};
+	if (o.floor && !strcmp(o.floor, "auto"))
+		v.floor = lm_figure_lowest(&fig);
+	FILE *out;
+	if (lm_view_fit(&v, &fig, &st) || !(out = lm_out_open(outpath, &st)))
 		lm_die_status(&st);
 	const char *oname = strcmp(outpath, "-") ? outpath : "stdout";
-	if (kind == OUT_PNG) {
-		uint8_t *img;
-		int w, h;
-		if (lm_render_sheet(&fig, &v, (int)poses, (int)columns, label, &img, &w, &h, &st) ||
-		    lm_png_write(out, img, w, h, &st))
-			lm_die(st.code, "%s: %s", oname, st.msg);
-		free(img);
-	} else {
-		/* frame k shows the clip at time k / fps (the nearest clip frame) */
-		double seconds = fig.nframes / fig.fps;
-		int n = (int)lround(seconds * fps);
-		n = n < 1 ? 1 : n;
-		uint8_t *img = malloc((size_t)v.width * v.height * 3);
-		lm_gif *g = NULL;
-		if (!img)
-			lm_die(LM_ENOMEM, "out of memory");
-		if (kind == OUT_GIF && lm_gif_begin(&g, out, v.width, v.height, fps, &st))
-			lm_die(st.code, "%s: %s", oname, st.msg);
-		for (int k = 0; k < n; k++) {
-			int t = (int)floor(k / fps * fig.fps + 0.5);
-			lm_render_frame(&fig, &v, t < fig.nframes ? t : fig.nframes - 1, label, img);
-			if (kind == OUT_GIF ? lm_gif_frame(g, img, &st) : lm_ppm_write(out, img, v.width, v.height, &st))
-				lm_die(st.code, "%s: %s", oname, st.msg);
-		}
-		if (g && lm_gif_end(g, &st))
-			lm_die(st.code, "%s: %s", oname, st.msg);
-		free(img);
-	}
+	if (kind == OUT_PNG)
+		render_sheet(&fig, &v, &o, out, oname);
+	else
+		render_animation(&fig, &v, &o, kind, out, oname);
 	if (lm_out_commit(out, &st))
 		lm_die_status(&st);
 	lm_view_free(&v);

@@ -16,32 +16,6 @@
 #include "frameio.h"
 #include "model.h"
 
-static const char usage[] =
-	"usage: mtokenize [options] [PROMPT...]\n"
-	"Turns text into token ids. The prompt is the arguments joined by spaces; without arguments\n"
-	"every line of the input is one prompt.\n"
-	"\n"
-	"Model mode (default): each non-blank line (trimmed of surrounding blanks) is a prompt k and\n"
-	"becomes a tokens frame for stream k holding the model's t2m_template with the prompt filled\n"
-	"in, then [BOM]; when the guidance scale is not 1 an unconditional frame (empty prompt)\n"
-	"comes first. An end-of-input mark closes the stream.\n"
-	"\n"
-	"  -m, --model DIR        model directory (default: $LLAMO_MODEL or the bundled model)\n"
-	"      --tokenizer FILE   use this tokenizer.json instead of the model's\n"
-	"      --cfg S            guidance scale (default: the model's); 1 = no unconditional frame\n"
-	"      --raw              tokenize each line exactly as it is (only the newline removed):\n"
-	"                         no template, no [BOM], no unconditional frame; no config needed\n"
-	"      --ids              print the ids as lines of space-separated numbers, not frames\n"
-	"      --decode           read lines of space-separated ids, print the decoded text\n"
-	"  -i, --input FILE       read lines from FILE instead of stdin (repeatable; - is stdin)\n"
-	"  -o, --output FILE      write to FILE instead of stdout\n"
-	"  -h, --help             show this help\n"
-	"\n"
-	"Examples: mtokenize a person walks | llamo-step | framedump\n"
-	"          echo 'hello world' | mtokenize --raw --ids --tokenizer tokenizer.json\n"
-	"Exit status: 0 ok, 64 usage, 65 bad data (bad text, ids or tokenizer), 66 missing input,\n"
-	"71 out of memory, 74 I/O error. See mtokenize(1).\n";
-
 typedef struct opts {
 	const char *model_arg, *tokenizer, *cfg_s, *output;
 	const char *inputs[64];
@@ -201,33 +175,55 @@ static void do_file(run *r, const char *path)
 		fclose(f);
 }
 
+static void on_opt(int key, const char *arg, void *ctx)
+{
+	opts *o = ctx;
+	switch (key) {
+	case 256: o->tokenizer = arg; break;
+	case 257: o->raw = 1; break;
+	case 258: o->ids = 1; break;
+	case 259: o->decode = 1; break;
+	case 'i':
+		if (o->n_inputs == (int)(sizeof o->inputs / sizeof *o->inputs))
+			lm_usage_error("too many --input files");
+		o->inputs[o->n_inputs++] = arg;
+		break;
+	}
+}
+
+static const lm_cli cli = {
+	.usage = "usage: mtokenize [options] [PROMPT...]\n"
+		 "Turns text into token ids. The prompt is the arguments joined by spaces; without arguments\n"
+		 "every line of the input is one prompt.\n"
+		 "\n"
+		 "Model mode (default): each non-blank line (trimmed of surrounding blanks) is a prompt k and\n"
+		 "becomes a tokens frame for stream k holding the model's t2m_template with the prompt filled\n"
+		 "in, then [BOM]; when the guidance scale is not 1 an unconditional frame (empty prompt)\n"
+		 "comes first. An end-of-input mark closes the stream.\n",
+	.common = LM_OPT_MODEL | LM_OPT_CFG | LM_OPT_OUTPUT,
+	.opts = (const lm_cli_opt[]){
+		{"cfg", 0, "S", "guidance scale (default: the model's); 1 = no unconditional frame"},
+		{"tokenizer", 256, "FILE", "use this tokenizer.json instead of the model's"},
+		{"raw", 257, NULL, "tokenize each line exactly as it is (only the newline removed):\n"
+				   "no template, no [BOM], no unconditional frame; no config needed"},
+		{"ids", 258, NULL, "print the ids as lines of space-separated numbers, not frames"},
+		{"decode", 259, NULL, "read lines of space-separated ids, print the decoded text"},
+		{"input", 'i', "FILE", "read lines from FILE instead of stdin (repeatable; - is stdin)"},
+		{0}},
+	.footer = "Examples: mtokenize a person walks | llamo-step | framedump\n"
+		  "          echo 'hello world' | mtokenize --raw --ids --tokenizer tokenizer.json\n"
+		  "Exit status: 0 ok, 64 usage, 65 bad data (bad text, ids or tokenizer), 66 missing input,\n"
+		  "71 out of memory, 74 I/O error. See mtokenize(1).\n",
+	.on_opt = on_opt,
+};
+
 static void parse_args(opts *o, int argc, char **argv)
 {
-	static const struct option lopts[] = {
-		{"model", required_argument, 0, 'm'}, {"tokenizer", required_argument, 0, 'T'},
-		{"cfg", required_argument, 0, 'g'}, {"raw", no_argument, 0, 'r'}, {"ids", no_argument, 0, 'I'},
-		{"decode", no_argument, 0, 'd'}, {"input", required_argument, 0, 'i'},
-		{"output", required_argument, 0, 'o'}, {0, 0, 0, 0}};
-	int c;
-	o->output = "-";
-	opterr = 0; /* one message, ours */
-	while ((c = getopt_long(argc, argv, "m:i:o:", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'm': o->model_arg = optarg; break;
-		case 'T': o->tokenizer = optarg; break;
-		case 'g': o->cfg_s = optarg; break;
-		case 'r': o->raw = 1; break;
-		case 'I': o->ids = 1; break;
-		case 'd': o->decode = 1; break;
-		case 'i':
-			if (o->n_inputs == (int)(sizeof o->inputs / sizeof *o->inputs))
-				lm_usage_error("too many --input files");
-			o->inputs[o->n_inputs++] = optarg;
-			break;
-		case 'o': o->output = optarg; break;
-		default: lm_usage_error("%s: unknown option, or its argument is missing", argv[optind - 1]);
-		}
-	}
+	lm_cli_opts co;
+	optind = lm_cli_parse(&cli, argc, argv, &co, o);
+	o->model_arg = co.model;
+	o->cfg_s = co.cfg;
+	o->output = co.output ? co.output : "-";
 	if (optind < argc && o->n_inputs)
 		lm_usage_error("give the text either as arguments or with --input, not both");
 	if (o->decode && o->cfg_s)
@@ -264,8 +260,6 @@ static void load(run *r)
 
 int main(int argc, char **argv)
 {
-	lm_cli_init(argv[0]);
-	lm_cli_help(argc, argv, usage);
 	opts o = {0};
 	parse_args(&o, argc, argv);
 	run r = {.o = &o};

@@ -1,27 +1,30 @@
 /* vae-enc: BVH (or motion-feature frames) to motion latents through the causal VAE encoder
  * (docs/model-format.md 4.4); with --features, BVH to motion features only (docs/motion.md). */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "frameio.h"
 #include "model.h"
 
-static const char usage[] =
-	"usage: vae-enc [options] [FILE]\n"
-	"Encodes a BVH file on the model's skeleton (or a motion-feature stream) into a latent\n"
-	"stream: a begin-of-motion mark, one latent per 4 frames, an end-of-motion mark.\n"
-	"Reads FILE or stdin; the input kind is recognized from its first bytes.\n"
-	"\n"
-	"  -m, --model DIR      model directory (default: $LLAMO_MODEL or the bundled model)\n"
-	"  -o, --output FILE    write the stream to FILE (default: stdout)\n"
-	"      --features       write motion-feature frames (30 fps, not normalized) instead\n"
-	"      --device D       cpu, cuda or auto\n"
-	"  -h, --help           show this help\n"
-	"\n"
-	"Example: vae-enc < clip.bvh | llamo-m2t\n"
-	"Exit status: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 internal, 71 out of memory,\n"
-	"74 I/O error. See vae-enc(1).\n";
+static void on_opt(int key, const char *arg, void *ctx)
+{
+	*(int *)ctx = 1; /* --features */
+}
+
+static const lm_cli cli = {
+	.usage = "usage: vae-enc [options] [FILE]\n"
+		 "Encodes a BVH file on the model's skeleton (or a motion-feature stream) into a latent\n"
+		 "stream: a begin-of-motion mark, one latent per 4 frames, an end-of-motion mark.\n"
+		 "Reads FILE or stdin; the input kind is recognized from its first bytes.\n",
+	.common = LM_OPT_MODEL | LM_OPT_DEVICE | LM_OPT_OUTPUT,
+	.opts = (const lm_cli_opt[]){{"output", 'o', "FILE", "write the stream to FILE (default: stdout)"},
+				     {"features", 256, NULL, "write motion-feature frames (30 fps, not normalized) instead"},
+				     {0}},
+	.footer = "Example: vae-enc < clip.bvh | llamo-m2t\n"
+		  "Exit status: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 internal, 71 out of memory,\n"
+		  "74 I/O error. See vae-enc(1).\n",
+	.on_opt = on_opt,
+};
 
 /* Features of the input: a BVH file, or the FEATURES frames of a frame stream. */
 static float *read_features(lm_model *m, const char *name, char *text, size_t len, int *nframes)
@@ -61,77 +64,53 @@ static float *read_features(lm_model *m, const char *name, char *text, size_t le
 	return feat;
 }
 
+/* The clip's latents (a BOM mark, one latent per 4 frames, an EOM mark) through the encoder. */
+static int put_latents(lm_model *m, lm_writer *w, const char *inpath, float *feat, int T, lm_status *st)
+{
+	int L = m->cfg.latent_dim, n;
+	float *mu;
+	if (T < m->cfg.downsample)
+		return lm_fail(st, LM_EDATA, "%s: %d frames is shorter than one latent (%d frames)", inpath, T,
+			       m->cfg.downsample);
+	lm_features_normalize(m, feat, T);
+	if (lm_vae_encode(&m->vae, feat, T, &mu, &n, st))
+		return st->code;
+	int rc = lm_put_mark(w, 0, LM_MARK_BOM, 0, st);
+	for (int i = 0; !rc && i < n; i++)
+		rc = lm_put_rows(w, LM_FRAME_LATENT, 0, i, 0, 1, L, mu + (size_t)i * L, st);
+	if (!rc)
+		rc = lm_put_mark(w, 0, LM_MARK_EOM, n, st);
+	free(mu);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	lm_cli_init(argv[0]);
-	lm_cli_help(argc, argv, usage);
-	static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-					     {"output", required_argument, 0, 'o'},
-					     {"features", no_argument, 0, 'f'},
-					     {"device", required_argument, 0, 'd'},
-					     {0, 0, 0, 0}};
-	const char *model_arg = NULL, *device = NULL, *outpath = "-";
-	int features = 0, c;
-	while ((c = getopt_long(argc, argv, "m:o:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm': model_arg = optarg; break;
-		case 'o': outpath = optarg; break;
-		case 'f': features = 1; break;
-		case 'd': device = optarg; break;
-		default: lm_usage_error("unknown option");
-		}
-	}
-	if (argc - optind > 1)
-		lm_usage_error("at most one input file");
-	const char *inpath = optind < argc ? argv[optind] : "-";
+	int features = 0;
+	lm_cli_opts o;
+	const char *inpath = lm_cli_input(argc, argv, lm_cli_parse(&cli, argc, argv, &o, &features));
+	const char *outpath = o.output ? o.output : "-";
+	lm_model *m = lm_cli_load(&o, LM_PART_SKELETON | (features ? 0 : LM_PART_VAE));
 	lm_status st = {0};
-	const lm_backend *be;
-	be = lm_cli_backend(device);
-	lm_model *m;
-	unsigned parts = LM_PART_SKELETON | (features ? 0 : LM_PART_VAE);
-	if (lm_model_load(&m, lm_model_dir(model_arg), be, parts, &st))
-		lm_die_status(&st);
 	FILE *in = lm_in_open(inpath, &st);
 	if (!in)
 		lm_die_status(&st);
 	size_t len;
 	char *text = lm_slurp(in, inpath, &len);
-	int T = 0, F = m->cfg.feature_dim, L = m->cfg.latent_dim;
+	int T = 0, F = m->cfg.feature_dim;
 	float *feat = read_features(m, inpath, text, len, &T);
 	free(text);
-
 	FILE *out = lm_out_open(outpath, &st);
 	lm_writer *w;
 	lm_stream_header h;
 	if (features)
 		lm_header_init(&h, "features", F, "f32", m->cfg.fps);
 	else
-		lm_header_init(&h, "latent", L, "f32", m->cfg.fps / m->cfg.downsample);
-	if (!out || lm_writer_open(&w, out, strcmp(outpath, "-") ? outpath : "stdout", &h, &st))
-		lm_die_status(&st);
-	if (features) {
-		if (lm_put_rows(w, LM_FRAME_FEATURES, 0, 0, 0, T, F, feat, &st))
-			lm_die_status(&st);
-	} else {
-		if (T < m->cfg.downsample)
-			lm_die(LM_EDATA, "%s: %d frames is shorter than one latent (%d frames)", inpath, T,
-			       m->cfg.downsample);
-		lm_features_normalize(m, feat, T);
-		float *mu;
-		int n;
-		if (lm_vae_encode(&m->vae, feat, T, &mu, &n, &st))
-			lm_die_status(&st);
-		if (lm_put_mark(w, 0, LM_MARK_BOM, 0, &st))
-			lm_die_status(&st);
-		for (int i = 0; i < n; i++)
-			if (lm_put_rows(w, LM_FRAME_LATENT, 0, i, 0, 1, L, mu + (size_t)i * L, &st))
-				lm_die_status(&st);
-		if (lm_put_mark(w, 0, LM_MARK_EOM, n, &st))
-			lm_die_status(&st);
-		free(mu);
-	}
-	if (lm_put_mark(w, LM_STREAM_ALL, LM_MARK_EOS, -1, &st) || lm_writer_close(w, &st) ||
-	    lm_out_commit(out, &st))
+		lm_header_init(&h, "latent", m->cfg.latent_dim, "f32", m->cfg.fps / m->cfg.downsample);
+	if (!out || lm_writer_open(&w, out, strcmp(outpath, "-") ? outpath : "stdout", &h, &st) ||
+	    (features ? lm_put_rows(w, LM_FRAME_FEATURES, 0, 0, 0, T, F, feat, &st)
+		      : put_latents(m, w, inpath, feat, T, &st)) ||
+	    lm_put_mark(w, LM_STREAM_ALL, LM_MARK_EOS, -1, &st) || lm_writer_close(w, &st) || lm_out_commit(out, &st))
 		lm_die_status(&st);
 	free(feat);
 	lm_model_free(m);

@@ -269,35 +269,62 @@ static int is_common(const lm_cli *cli, const char *name)
 	return 0;
 }
 
-/* "  -m, --model DIR      help", continuation lines indented to the help column */
-static void help_line(const lm_cli_opt *p)
+/* The left column of an option line: "  -m, --model DIR" */
+static int opt_left(const lm_cli_opt *p, char *buf, size_t len)
 {
-	char left[64];
-	int n = snprintf(left, sizeof left, "  %c%c%s--%s%s%s", p->key < 256 ? '-' : ' ',
-			 p->key < 256 ? p->key : ' ', p->key < 256 ? ", " : "  ", p->name, p->arg ? " " : "",
-			 p->arg ? p->arg : "");
-	printf("%s%*s", left, n < 23 ? 23 - n : 1, "");
+	int shrt = p->key > 0 && p->key < 256;
+	return snprintf(buf, len, "  %c%c%s--%s%s%s", shrt ? '-' : ' ', shrt ? p->key : ' ', shrt ? ", " : "  ",
+			p->name, p->arg ? " " : "", p->arg ? p->arg : "");
+}
+
+/* One option's help, continuation lines indented to column col. */
+static void help_line(const lm_cli_opt *p, int col)
+{
+	char left[96];
+	int n = opt_left(p, left, sizeof left);
+	printf("%s%*s", left, col - n, "");
 	for (const char *s = p->help; *s; s++) {
 		putchar(*s);
 		if (*s == '\n')
-			printf("%23s", "");
+			printf("%*s", col, "");
 	}
 	putchar('\n');
 }
 
-static void print_help(const lm_cli *cli)
+/* The options --help lists, in order: the common ones (a program entry of the same name gives
+ * the help text), the program's, -h. Returns how many (at most max). */
+static int help_opts(const lm_cli *cli, lm_cli_opt *list, int max)
 {
-	fputs(cli->usage, stdout);
-	putchar('\n');
-	for (int i = 0; i < N_COMMON; i++)
+	int n = 0;
+	for (int i = 0; i < N_COMMON && n < max; i++)
 		if (cli->common & (1u << i)) {
 			const lm_cli_opt *own = own_opt(cli, common_opts[i].name);
-			help_line(own ? own : &common_opts[i]);
+			list[n] = common_opts[i];
+			if (own)
+				list[n].help = own->help, list[n].arg = own->arg ? own->arg : list[n].arg;
+			n++;
 		}
-	for (const lm_cli_opt *p = cli->opts; p && p->name; p++)
+	for (const lm_cli_opt *p = cli->opts; p && p->name && n < max; p++)
 		if (!is_common(cli, p->name))
-			help_line(p);
-	help_line(&(lm_cli_opt){"help", 'h', NULL, "show this help"});
+			list[n++] = *p;
+	if (n < max)
+		list[n++] = (lm_cli_opt){"help", 'h', NULL, "show this help"};
+	return n;
+}
+
+static void print_help(const lm_cli *cli)
+{
+	lm_cli_opt list[N_COMMON + 64];
+	int n = help_opts(cli, list, N_COMMON + 64), col = 23;
+	for (int i = 0; i < n; i++) {
+		char left[96];
+		int w = opt_left(&list[i], left, sizeof left) + 2;
+		col = w > col ? w : col;
+	}
+	fputs(cli->usage, stdout);
+	putchar('\n');
+	for (int i = 0; i < n; i++)
+		help_line(&list[i], col);
 	if (cli->footer) {
 		putchar('\n');
 		fputs(cli->footer, stdout);

@@ -1,5 +1,6 @@
 /* frameio.c: see frameio.h */
 #include <stdlib.h>
+#include <string.h>
 #include "frameio.h"
 
 static int elem_of(int type)
@@ -63,9 +64,9 @@ void **lm_streams_add(lm_streams *s, uint32_t id)
 void lm_streams_del(lm_streams *s, uint32_t id)
 {
 	for (int i = 0; i < s->n; i++)
-		if (s->id[i] == id) {
-			s->id[i] = s->id[s->n - 1];
-			s->state[i] = s->state[s->n - 1];
+		if (s->id[i] == id) { /* keeps the order of the others (the order they began in) */
+			memmove(s->id + i, s->id + i + 1, (s->n - i - 1) * sizeof *s->id);
+			memmove(s->state + i, s->state + i + 1, (s->n - i - 1) * sizeof *s->state);
 			s->n--;
 			return;
 		}

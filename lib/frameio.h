@@ -9,7 +9,8 @@ int lm_put_rows(lm_writer *w, int type, uint32_t stream, int32_t pos, uint16_t f
 /* Writes a mark frame (LM_MARK_BOM/EOM/EOS) for a stream (LM_STREAM_ALL: end of input). */
 int lm_put_mark(lm_writer *w, uint32_t stream, int mark, int32_t pos, lm_status *st);
 
-/* A small map from stream id to a pointer, for programs that keep per-stream state. */
+/* A small map from stream id to a pointer, for programs that keep per-stream state; the ids stay
+ * in the order they were added. */
 typedef struct lm_streams {
 	int n, cap;
 	uint32_t *id;
