@@ -35,6 +35,25 @@ framedump $tmp/loop.lmf | grep '"type":"latent"' > $tmp/loop.lat
 [ -s $tmp/t2m.lat ] && cmp -s $tmp/t2m.lat $tmp/loop.lat
 ok $? "FIFO loop latents equal llamo-t2m's ($(wc -l < $tmp/loop.lat) vs $(wc -l < $tmp/t2m.lat) latents)"
 
+# 3b. a batch through the FIFO pipeline equals llamo-t2m --batch, stream by stream (framedump's
+# %.9g round-trips float32, so equal text is equal bits); the tiny model and the default one
+fifo_batch() { # model, seconds (or ""), label
+	printf 'a person walks forward\nan old person waves with the right hand\na person jumps\n' > $tmp/p.txt
+	rm -f $tmp/bloop; mkfifo $tmp/bloop
+	LLAMO_MODEL=$1 timeout 120 sh -c "mtokenize -i $tmp/p.txt | cat - $tmp/bloop | llamo-step | exithead ${2:+-t $2} \
+		| flowsample --seed 7 | tee $tmp/bloop > $tmp/fifo.lmf"
+	ok $? "$3: the FIFO pipeline over 3 prompts exits 0"
+	LLAMO_MODEL=$1 llamo-t2m --batch $tmp/p.txt --seed 7 ${2:+-t $2} > $tmp/bt2m.lmf
+	for s in 0 1 2; do
+		framedump $tmp/fifo.lmf | grep '"type":"latent"' | grep "\"stream\":$s," > $tmp/f$s
+		framedump $tmp/bt2m.lmf | grep '"type":"latent"' | grep "\"stream\":$s," > $tmp/t$s
+		[ -s $tmp/t$s ] && cmp -s $tmp/f$s $tmp/t$s
+		ok $? "$3: stream $s: FIFO latents equal llamo-t2m --batch's ($(wc -l < $tmp/f$s) vs $(wc -l < $tmp/t$s))"
+	done
+}
+fifo_batch $T "" "tiny model"
+fifo_batch models/default 2 "default model, 2 s"
+
 # 4. vae-dec writes a BVH with 4 frames per latent that our reader and vae-enc take back
 vae-dec -m $T $tmp/a.lmf > $tmp/a.bvh
 ok $? "vae-dec exits 0"
