@@ -3,7 +3,7 @@
 # `make bench` prints the first CPU benchmark.
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Ilib -fopenmp
+CFLAGS  += $(SANITIZE) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Ilib -fopenmp
 LDLIBS  += -ljansson -lonig -lopenblas -lpng -lgif -lm -fopenmp
 PYTHON  ?= /usr/bin/python3
 
@@ -68,6 +68,17 @@ build/tools/%: tests/tools/%.c lib/libllamo.a
 test: all
 	@tests/run.sh
 
+# The whole suite built with AddressSanitizer and UndefinedBehaviorSanitizer (leak check on), in
+# a hard-linked copy of the tree (build/asan) so the ordinary build stays as it is; CPU only.
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+test-asan:
+	@rm -rf build/asan && mkdir -p build/asan
+	@for f in *; do case $$f in build|bin) ;; *) cp -al $$f build/asan/ ;; esac; done
+	@rm -f build/asan/lib/libllamo.a
+	$(MAKE) -C build/asan -j2 CUDA=0 SANITIZE="$(SAN_FLAGS)" all
+	@cd build/asan && LLAMO_SHARED=$${LLAMO_SHARED:-$(abspath ..)/shared} \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
+
 # The CUDA parity tests on a GPU (they skip in `make test`; here a missing GPU is a failure).
 test-cuda: all
 	@LLAMO_REQUIRE_GPU=1 prove --exec '' build/tests/test_cuda_ops build/tests/test_cuda_model
@@ -104,7 +115,7 @@ bench-cuda-dry:
 clean:
 	rm -rf build bin lib/libllamo.a
 
-.PHONY: all test fuzz bench clean test-cuda FORCE
+.PHONY: all test test-asan fuzz bench clean test-cuda FORCE
 .SECONDARY:
 
 # The PyTorch reference (needs torch for $(PYTHON)); CI never runs these, it uses the committed

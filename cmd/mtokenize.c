@@ -88,28 +88,33 @@ static void put_tokens(run *r, uint16_t flags, const int32_t *ids, int n)
 static void decode_line(run *r, const char *name, long lineno, char *s)
 {
 	int32_t *ids = NULL;
-	int n = 0, cap = 0;
+	int n = 0, cap = 0, rc = 0;
 	lm_status st = {0};
-	for (char *tok = strtok(s, " \t\r\n"); tok; tok = strtok(NULL, " \t\r\n")) {
+	for (char *tok = strtok(s, " \t\r\n"); !rc && tok; tok = strtok(NULL, " \t\r\n")) {
 		char *end;
 		errno = 0;
 		long v = strtol(tok, &end, 10);
-		if (*end || errno || v < 0 || v > INT32_MAX)
-			lm_die(LM_EDATA, "%s: '%s' is not a token id", where(name, lineno), tok);
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			if (!(ids = realloc(ids, (size_t)cap * sizeof *ids)))
-				lm_die(LM_ENOMEM, "out of memory");
+		if (*end || errno || v < 0 || v > INT32_MAX) {
+			rc = lm_fail(&st, LM_EDATA, "'%s' is not a token id", tok);
+		} else if (n == cap) {
+			int32_t *grown = realloc(ids, (size_t)(cap ? 2 * cap : 64) * sizeof *ids);
+			if (!grown)
+				rc = lm_fail(&st, LM_ENOMEM, "out of memory");
+			else
+				ids = grown, cap = cap ? 2 * cap : 64;
 		}
-		ids[n++] = (int32_t)v;
+		if (!rc)
+			ids[n++] = (int32_t)v;
 	}
 	char *text;
 	size_t len;
-	if (lm_detokenize(r->tk, ids, n, &text, &len, &st))
+	if (!rc)
+		rc = lm_detokenize(r->tk, ids, n, &text, &len, &st);
+	free(ids);
+	if (rc)
 		lm_die(st.code, "%s: %s", where(name, lineno), st.msg);
 	put_text_line(r, text, len);
 	free(text);
-	free(ids);
 }
 
 /* One line (len bytes, the newline removed) of text to ids. */
