@@ -43,7 +43,7 @@ build/%.o: %.c $(wildcard lib/*.h lib/cpu/*.h)
 # the archive and backend selection) only when the setting does
 build/cuda.flag: FORCE
 	@mkdir -p build; echo $(CUDA) | cmp -s - $@ || echo $(CUDA) > $@
-build/lib/cpu/backend_cpu.o: build/cuda.flag
+build/lib/backend.o: build/cuda.flag
 
 build/kernels/%.o: kernels/%.cu kernels/cuda.h lib/backend.h lib/status.h
 	@mkdir -p $(dir $@)

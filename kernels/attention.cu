@@ -98,7 +98,7 @@ void cu_attention(float *out, const float *q, const float *k_cache, const float 
 	switch ((hd + 31) / 32) {
 #define ATT_CASE(E)                                                                                       \
 	case E:                                                                                           \
-		attention_kernel<E><<<grid, threads, 0, cu_stream>>>(out, q, k_cache, v_cache, nh, nkv, hd, pos0, \
+		attention_kernel<E><<<grid, threads, 0, cu_ctx()->stream>>>(out, q, k_cache, v_cache, nh, nkv, hd, pos0, \
 								    scale);                                \
 		break;
 		ATT_CASE(1) ATT_CASE(2) ATT_CASE(3) ATT_CASE(4) ATT_CASE(5) ATT_CASE(6) ATT_CASE(7) ATT_CASE(8)

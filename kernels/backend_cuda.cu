@@ -1,8 +1,10 @@
-/* backend_cuda.cu: the CUDA backend's table, memory, device selection, graph hooks and errors.
- * Mirrors lib/cpu/backend_cpu.c and the memory ops of lib/cpu/ops_core.c (cpu_alloc, cpu_upload,
- * ...). Set up once per process by lm_cuda_open: device (the first visible one), one non-blocking
- * stream, a cuBLAS handle with its own workspace (so products can be recorded into graphs), the
- * scratch buffer. Memory comes from the device's stream-ordered pool (cudaMallocAsync), kept by
+/* backend_cuda.cu: the CUDA backend's table, context, memory, device selection, graph hooks and
+ * errors. Mirrors lib/cpu/backend_cpu.c and the memory ops of lib/cpu/ops_core.c (cpu_alloc,
+ * cpu_upload, ...). Set up once per process by lm_cuda_open into one context (cu_context, after
+ * ggml's ggml_backend_cuda_context): device (the first visible one), one non-blocking stream, a
+ * cuBLAS handle with its own workspace (so products can be recorded into graphs), the scratch
+ * buffer, the error state. The table is a static const; its ops reach the context through
+ * cu_ctx(). Memory comes from the device's stream-ordered pool (cudaMallocAsync), kept by
  * the pool once freed, so the few per-call buffers of the library (lm_logits, the VAE's passes)
  * cost no cudaMalloc after the first; devices without pools use cudaMalloc. */
 #include <stdio.h>
@@ -10,31 +12,29 @@
 #include <string.h>
 #include "cuda.h"
 
-cudaStream_t cu_stream;
-cublasHandle_t cu_blas;
-void *cu_scratch;
-
-static int use_pool;        /* cudaMallocAsync available */
-static void *blas_ws;       /* cuBLAS workspace */
 #define BLAS_WS_BYTES ((size_t)32 << 20)
-static char device_line[160];
-static int err_code;        /* first error since the last check() */
-static char err_msg[256];
+
+static cu_context ctx; /* filled by setup() */
+
+const cu_context *cu_ctx(void)
+{
+	return &ctx;
+}
 
 void cu_note(cudaError_t e, const char *what)
 {
-	if (e == cudaSuccess || err_code)
+	if (e == cudaSuccess || ctx.err_code)
 		return;
-	err_code = e == cudaErrorMemoryAllocation ? LM_ENOMEM : LM_EINTERNAL;
-	snprintf(err_msg, sizeof err_msg, "cuda: %s: %s", what, cudaGetErrorString(e));
+	ctx.err_code = e == cudaErrorMemoryAllocation ? LM_ENOMEM : LM_EINTERNAL;
+	snprintf(ctx.err_msg, sizeof ctx.err_msg, "cuda: %s: %s", what, cudaGetErrorString(e));
 }
 
 void cu_note_blas(cublasStatus_t s, const char *what)
 {
-	if (s == CUBLAS_STATUS_SUCCESS || err_code)
+	if (s == CUBLAS_STATUS_SUCCESS || ctx.err_code)
 		return;
-	err_code = s == CUBLAS_STATUS_ALLOC_FAILED ? LM_ENOMEM : LM_EINTERNAL;
-	snprintf(err_msg, sizeof err_msg, "cuda: %s: cuBLAS status %d", what, (int)s);
+	ctx.err_code = s == CUBLAS_STATUS_ALLOC_FAILED ? LM_ENOMEM : LM_EINTERNAL;
+	snprintf(ctx.err_msg, sizeof ctx.err_msg, "cuda: %s: cuBLAS status %d", what, (int)s);
 }
 
 /* ---- memory (cpu_alloc, cpu_release, cpu_upload, cpu_download, cpu_copy) ---- */
@@ -42,7 +42,7 @@ void cu_note_blas(cublasStatus_t s, const char *what)
 static void *dev_alloc(size_t bytes)
 {
 	void *p = NULL;
-	cudaError_t e = use_pool ? cudaMallocAsync(&p, bytes, cu_stream) : cudaMalloc(&p, bytes);
+	cudaError_t e = ctx.use_pool ? cudaMallocAsync(&p, bytes, ctx.stream) : cudaMalloc(&p, bytes);
 	if (e != cudaSuccess) {
 		cudaGetLastError(); /* out of memory is reported by the caller (NULL), not kept */
 		return NULL;
@@ -55,20 +55,20 @@ static float *cuda_alloc(size_t n)
 	size_t bytes = (n ? n : 1) * sizeof(float);
 	float *p = (float *)dev_alloc(bytes);
 	if (p)
-		cu_note(cudaMemsetAsync(p, 0, bytes, cu_stream), "alloc");
+		cu_note(cudaMemsetAsync(p, 0, bytes, ctx.stream), "alloc");
 	return p;
 }
 
 static void cuda_release(float *p)
 {
 	if (p)
-		cu_note(use_pool ? cudaFreeAsync(p, cu_stream) : cudaFree(p), "release");
+		cu_note(ctx.use_pool ? cudaFreeAsync(p, ctx.stream) : cudaFree(p), "release");
 }
 
 static void cuda_upload(float *dst, const float *host, size_t n)
 {
 	if (n)
-		cu_note(cudaMemcpyAsync(dst, host, n * sizeof(float), cudaMemcpyHostToDevice, cu_stream), "upload");
+		cu_note(cudaMemcpyAsync(dst, host, n * sizeof(float), cudaMemcpyHostToDevice, ctx.stream), "upload");
 }
 
 /* The host needs the data now: the one place (with check) that waits for the device. On a
@@ -77,8 +77,8 @@ static void cuda_download(float *host, const float *src, size_t n)
 {
 	if (!n)
 		return;
-	cu_note(cudaMemcpyAsync(host, src, n * sizeof(float), cudaMemcpyDeviceToHost, cu_stream), "download");
-	cudaError_t e = cudaStreamSynchronize(cu_stream);
+	cu_note(cudaMemcpyAsync(host, src, n * sizeof(float), cudaMemcpyDeviceToHost, ctx.stream), "download");
+	cudaError_t e = cudaStreamSynchronize(ctx.stream);
 	cu_note(e, "download");
 	if (e != cudaSuccess)
 		for (size_t i = 0; i < n; i++)
@@ -88,7 +88,7 @@ static void cuda_download(float *host, const float *src, size_t n)
 static void cuda_copy(float *dst, const float *src, size_t n)
 {
 	if (n && dst != src)
-		cu_note(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, cu_stream), "copy");
+		cu_note(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream), "copy");
 }
 
 /* float32 -> bfloat16, round to nearest even (NaN stays NaN): what __float2bfloat16_rn does */
@@ -111,7 +111,7 @@ static float *cuda_upload_weight(const float *host, size_t n)
 	if (!d)
 		return NULL;
 	if (!host) {
-		cu_note(cudaMemsetAsync(d, 0, n * sizeof(bf16), cu_stream), "upload_weight");
+		cu_note(cudaMemsetAsync(d, 0, n * sizeof(bf16), ctx.stream), "upload_weight");
 		return (float *)d;
 	}
 	size_t piece = (size_t)1 << 22;
@@ -125,9 +125,9 @@ static float *cuda_upload_weight(const float *host, size_t n)
 		for (size_t i = 0; i < m; i++)
 			stage[i] = to_bf16(host[i0 + i]);
 		/* synchronous: stage is reused for the next piece */
-		cu_note(cudaMemcpyAsync(d + i0, stage, m * sizeof(uint16_t), cudaMemcpyHostToDevice, cu_stream),
+		cu_note(cudaMemcpyAsync(d + i0, stage, m * sizeof(uint16_t), cudaMemcpyHostToDevice, ctx.stream),
 			"upload_weight");
-		cu_note(cudaStreamSynchronize(cu_stream), "upload_weight");
+		cu_note(cudaStreamSynchronize(ctx.stream), "upload_weight");
 	}
 	free(stage);
 	return (float *)d;
@@ -135,12 +135,10 @@ static float *cuda_upload_weight(const float *host, size_t n)
 
 /* ---- graphs: the flow head's ODE loop ---- */
 
-static int err_before_capture; /* errors an abandoned capture caused are not kept */
-
 static int cuda_graph_begin(void)
 {
-	err_before_capture = err_code;
-	cudaError_t e = cudaStreamBeginCapture(cu_stream, cudaStreamCaptureModeThreadLocal);
+	ctx.err_before_capture = ctx.err_code; /* errors an abandoned capture causes are not kept */
+	cudaError_t e = cudaStreamBeginCapture(ctx.stream, cudaStreamCaptureModeThreadLocal);
 	if (e != cudaSuccess) {
 		cudaGetLastError();
 		return -1;
@@ -152,7 +150,7 @@ static void *cuda_graph_end(void)
 {
 	cudaGraph_t g = NULL;
 	cudaGraphExec_t x = NULL;
-	cudaError_t e = cudaStreamEndCapture(cu_stream, &g);
+	cudaError_t e = cudaStreamEndCapture(ctx.stream, &g);
 	if (e == cudaSuccess)
 		e = cudaGraphInstantiate(&x, g, 0);
 	if (g)
@@ -160,8 +158,8 @@ static void *cuda_graph_end(void)
 	if (e != cudaSuccess) {
 		/* a capture broken by an op is not fatal: the caller runs the ops directly */
 		cudaGetLastError();
-		if (!err_before_capture)
-			err_code = 0;
+		if (!ctx.err_before_capture)
+			ctx.err_code = 0;
 		return NULL;
 	}
 	return (void *)x;
@@ -169,7 +167,7 @@ static void *cuda_graph_end(void)
 
 static void cuda_graph_launch(void *g)
 {
-	cu_note(cudaGraphLaunch((cudaGraphExec_t)g, cu_stream), "graph launch");
+	cu_note(cudaGraphLaunch((cudaGraphExec_t)g, ctx.stream), "graph launch");
 }
 
 static void cuda_graph_free(void *g)
@@ -182,61 +180,58 @@ static void cuda_graph_free(void *g)
 
 static int cuda_check(lm_status *st)
 {
-	cu_note(cudaStreamSynchronize(cu_stream), "queued work");
+	cu_note(cudaStreamSynchronize(ctx.stream), "queued work");
 	cu_note(cudaGetLastError(), "queued work");
-	if (!err_code)
+	if (!ctx.err_code)
 		return 0;
-	int rc = lm_fail(st, err_code, "%s", err_msg);
-	err_code = 0;
+	int rc = lm_fail(st, ctx.err_code, "%s", ctx.err_msg);
+	ctx.err_code = 0;
 	return rc;
 }
 
 static const char *cuda_describe(void)
 {
-	return device_line;
+	return ctx.device_line;
 }
 
 /* ---- the table ---- */
 
-static lm_backend table; /* filled by setup() */
+static const lm_backend cuda_backend = {
+	.name = "cuda",
+	.alloc = cuda_alloc,
+	.release = cuda_release,
+	.upload = cuda_upload,
+	.download = cuda_download,
+	.copy = cuda_copy,
+	.upload_weight = cuda_upload_weight,
+	.linear = cu_linear,
+	.embed = cu_embed,
+	.gather = cu_gather,
+	.rmsnorm = cu_rmsnorm,
+	.layernorm = cu_layernorm,
+	.rope = cu_rope,
+	.attention = cu_attention,
+	.silu = cu_silu,
+	.gelu = cu_gelu,
+	.relu = cu_relu,
+	.sigmoid = cu_sigmoid,
+	.swiglu = cu_swiglu,
+	.add = cu_add,
+	.modulate = cu_modulate,
+	.gated_add = cu_gated_add,
+	.timestep_embedding = cu_timestep_embedding,
+	.euler_cfg = cu_euler_cfg,
+	.conv1d = cu_conv1d,
+	.upsample2 = cu_upsample2,
+	.graph_begin = cuda_graph_begin,
+	.graph_end = cuda_graph_end,
+	.graph_launch = cuda_graph_launch,
+	.graph_free = cuda_graph_free,
+	.check = cuda_check,
+	.describe = cuda_describe,
+};
 
-static void fill_table(void)
-{
-	table.name = "cuda";
-	table.alloc = cuda_alloc;
-	table.release = cuda_release;
-	table.upload = cuda_upload;
-	table.download = cuda_download;
-	table.copy = cuda_copy;
-	table.upload_weight = cuda_upload_weight;
-	table.linear = cu_linear;
-	table.embed = cu_embed;
-	table.gather = cu_gather;
-	table.rmsnorm = cu_rmsnorm;
-	table.layernorm = cu_layernorm;
-	table.rope = cu_rope;
-	table.attention = cu_attention;
-	table.silu = cu_silu;
-	table.gelu = cu_gelu;
-	table.relu = cu_relu;
-	table.sigmoid = cu_sigmoid;
-	table.swiglu = cu_swiglu;
-	table.add = cu_add;
-	table.modulate = cu_modulate;
-	table.gated_add = cu_gated_add;
-	table.timestep_embedding = cu_timestep_embedding;
-	table.euler_cfg = cu_euler_cfg;
-	table.conv1d = cu_conv1d;
-	table.upsample2 = cu_upsample2;
-	table.graph_begin = cuda_graph_begin;
-	table.graph_end = cuda_graph_end;
-	table.graph_launch = cuda_graph_launch;
-	table.graph_free = cuda_graph_free;
-	table.check = cuda_check;
-	table.describe = cuda_describe;
-}
-
-/* Device, stream, cuBLAS, scratch. 0, or LM_EUNAVAIL with why[] filled. */
+/* The context: device, stream, cuBLAS, scratch. 0, or LM_EUNAVAIL with why[] filled. */
 static int setup(char *why, size_t wn)
 {
 	int count = 0, dev = 0;
@@ -260,7 +255,7 @@ static int setup(char *why, size_t wn)
 			 p.name, p.major, p.minor);
 		return LM_EUNAVAIL;
 	}
-	if ((e = cudaStreamCreateWithFlags(&cu_stream, cudaStreamNonBlocking)) != cudaSuccess) {
+	if ((e = cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking)) != cudaSuccess) {
 		snprintf(why, wn, "device cuda: %.100s: cannot create a stream (%s)", p.name, cudaGetErrorString(e));
 		cudaGetLastError();
 		return LM_EUNAVAIL;
@@ -272,25 +267,25 @@ static int setup(char *why, size_t wn)
 		uint64_t keep = UINT64_MAX; /* freed memory stays in the pool for the next alloc */
 		if (cudaDeviceGetDefaultMemPool(&pool, dev) == cudaSuccess &&
 		    cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) == cudaSuccess)
-			use_pool = 1;
+			ctx.use_pool = 1;
 		cudaGetLastError();
 	}
-	cublasStatus_t bs = cublasCreate(&cu_blas);
+	cublasStatus_t bs = cublasCreate(&ctx.blas);
 	if (bs != CUBLAS_STATUS_SUCCESS) {
 		snprintf(why, wn, "device cuda: %.100s: cuBLAS does not start (status %d)", p.name, (int)bs);
 		return LM_EUNAVAIL;
 	}
-	cublasSetStream(cu_blas, cu_stream);
-	cu_scratch = dev_alloc(CU_SCRATCH_BYTES);
-	blas_ws = dev_alloc(BLAS_WS_BYTES);
-	if (!cu_scratch || !blas_ws ||
-	    cublasSetWorkspace(cu_blas, blas_ws, BLAS_WS_BYTES) != CUBLAS_STATUS_SUCCESS) {
+	cublasSetStream(ctx.blas, ctx.stream);
+	ctx.scratch = dev_alloc(CU_SCRATCH_BYTES);
+	ctx.blas_ws = dev_alloc(BLAS_WS_BYTES);
+	if (!ctx.scratch || !ctx.blas_ws ||
+	    cublasSetWorkspace(ctx.blas, ctx.blas_ws, BLAS_WS_BYTES) != CUBLAS_STATUS_SUCCESS) {
 		snprintf(why, wn, "device cuda: %.100s: out of memory for the scratch buffers", p.name);
 		return LM_EUNAVAIL;
 	}
-	snprintf(device_line, sizeof device_line, "cuda: %.100s (sm_%d%d, %.0f GiB)", p.name, p.major, p.minor,
-		 (double)p.totalGlobalMem / (1024.0 * 1024 * 1024));
-	fill_table();
+	snprintf(ctx.device_line, sizeof ctx.device_line, "cuda: %.100s (sm_%d%d, %.0f GiB)", p.name, p.major,
+		 p.minor, (double)p.totalGlobalMem / (1024.0 * 1024 * 1024));
+	ctx.device = dev;
 	return 0;
 }
 
@@ -302,6 +297,6 @@ extern "C" int lm_cuda_open(const lm_backend **be, lm_status *st)
 		state = setup(why, sizeof why) ? -1 : 1;
 	if (state < 0)
 		return lm_fail(st, LM_EUNAVAIL, "%s", why);
-	*be = &table;
+	*be = &cuda_backend;
 	return 0;
 }

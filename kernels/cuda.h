@@ -1,6 +1,6 @@
 /* cuda.h: what the CUDA backend's files share (only kernels/; the library sees lib/backend.h).
  *
- * One device, one stream: every op is queued on cu_stream (cuBLAS too), so ops run in the order
+ * One device, one stream: every op is queued on cu_ctx()->stream (cuBLAS too), so ops run in the order
  * the model code issues them and only download (and check) wait for the device. Buffers are
  * float32 (activations, norms, biases, the kv cache) except matrix weights, which are bfloat16
  * (upload_weight). The ops mirror lib/cpu/ one for one; semantics in lib/backend.h.
@@ -18,8 +18,23 @@ extern "C" {
 
 typedef __nv_bfloat16 bf16;
 
-extern cudaStream_t cu_stream;
-extern cublasHandle_t cu_blas;
+/* The backend's state, one per process (after ggml's ggml_backend_cuda_context): made by
+ * lm_cuda_open, private to backend_cuda.cu; the ops read it through cu_ctx(). */
+typedef struct cu_context {
+	int device;
+	cudaStream_t stream;     /* every op is queued here, cuBLAS too */
+	cublasHandle_t blas;     /* on `stream`, with its own workspace (so products can be captured) */
+	void *blas_ws;           /* the cuBLAS workspace */
+	void *scratch;           /* CU_SCRATCH_BYTES, see below */
+	int use_pool;            /* cudaMallocAsync available (memory from the device's pool) */
+	int err_code;            /* first error since the last check(), 0 when none */
+	int err_before_capture;  /* err_code when a graph capture began */
+	char err_msg[256];
+	char device_line[160];   /* describe() */
+} cu_context;
+
+/* The context, set up (lm_cuda_open succeeded) before any op runs. */
+const cu_context *cu_ctx(void);
 
 /* Records the first failure (kept until check() reports it); `what` names the op. */
 void cu_note(cudaError_t e, const char *what);
@@ -27,10 +42,10 @@ void cu_note_blas(cublasStatus_t s, const char *what);
 /* after a kernel launch: launch errors (bad configuration) are recorded */
 #define CU_LAUNCHED(what) cu_note(cudaGetLastError(), what)
 
-/* The backend's one scratch buffer, CU_SCRATCH_BYTES, allocated at set-up: im2col windows and
- * bfloat16 copies of activations for cuBLAS. Ops use it in stream order, so one is enough. */
+/* The backend's one scratch buffer (cu_ctx()->scratch), CU_SCRATCH_BYTES, allocated at set-up:
+ * im2col windows and bfloat16 copies of activations for cuBLAS. Ops use it in stream order, so
+ * one is enough. */
 #define CU_SCRATCH_BYTES ((size_t)64 << 20)
-extern void *cu_scratch;
 
 /* Host arrays (ids, time steps) travel as kernel parameters, CU_ARG_MAX at a time. */
 #define CU_ARG_MAX 256

@@ -41,9 +41,9 @@ void cu_conv1d(float *y, const float *x, const float *w, const float *b, int T_i
 		return;
 	}
 	if (T_out <= CU_GEMV_ROWS && (size_t)T_out * ck * sizeof(float) <= CU_SCRATCH_BYTES) {
-		float *cols = (float *)cu_scratch;
-		im2col_kernel<float><<<cu_grid((size_t)T_out * ck, 256), 256, 0, cu_stream>>>(cols, x, 0, T_out, cin, k,
-											  stride, dil);
+		float *cols = (float *)cu_ctx()->scratch;
+		im2col_kernel<float><<<cu_grid((size_t)T_out * ck, 256), 256, 0, cu_ctx()->stream>>>(
+			cols, x, 0, T_out, cin, k, stride, dil);
 		CU_LAUNCHED("conv1d (im2col)");
 		cu_gemv(y, cols, wb, b, T_out, (int)ck, cout);
 		return;
@@ -53,11 +53,11 @@ void cu_conv1d(float *y, const float *x, const float *w, const float *b, int T_i
 		cu_note(cudaErrorInvalidValue, "conv1d: cin*k too large for the scratch buffer");
 		return;
 	}
-	bf16 *cols = (bf16 *)cu_scratch;
+	bf16 *cols = (bf16 *)cu_ctx()->scratch;
 	for (int t0 = 0; t0 < T_out; t0 += (int)per) {
 		int n = (size_t)(T_out - t0) < per ? T_out - t0 : (int)per;
-		im2col_kernel<bf16><<<cu_grid((size_t)n * ck, 256), 256, 0, cu_stream>>>(cols, x, t0, n, cin, k, stride,
-											 dil);
+		im2col_kernel<bf16><<<cu_grid((size_t)n * ck, 256), 256, 0, cu_ctx()->stream>>>(cols, x, t0, n, cin, k,
+											       stride, dil);
 		CU_LAUNCHED("conv1d (im2col)");
 		cu_gemm_bf16(y + (size_t)t0 * cout, cols, wb, b, n, (int)ck, cout);
 	}
@@ -79,6 +79,6 @@ void cu_upsample2(float *y, const float *x, int T, int c)
 	size_t total = (size_t)2 * T * c;
 	if (!total)
 		return;
-	upsample2_kernel<<<cu_grid(total, 256), 256, 0, cu_stream>>>(y, x, T, c);
+	upsample2_kernel<<<cu_grid(total, 256), 256, 0, cu_ctx()->stream>>>(y, x, T, c);
 	CU_LAUNCHED("upsample2");
 }

@@ -76,7 +76,7 @@ void cu_gemv(float *y, const float *x, const bf16 *w, const float *b, int n, int
 	switch (n) {
 #define GEMV_CASE(R)                                                                                 \
 	case R:                                                                                      \
-		gemv_kernel<R><<<grid, threads, 0, cu_stream>>>(y, x, w, b, in, out, vec);           \
+		gemv_kernel<R><<<grid, threads, 0, cu_ctx()->stream>>>(y, x, w, b, in, out, vec);           \
 		break;
 		GEMV_CASE(1) GEMV_CASE(2) GEMV_CASE(3) GEMV_CASE(4)
 		GEMV_CASE(5) GEMV_CASE(6) GEMV_CASE(7) GEMV_CASE(8)
@@ -106,12 +106,12 @@ void cu_gemm_bf16(float *y, const bf16 *x, const bf16 *w, const float *b, int n,
 	const float one = 1.0f, zero = 0.0f;
 	/* row-major y(n,out) = x(n,in) w(out,in)^T is column-major y^T = w^T x^T: A = w read
 	 * transposed (lda in), B = x (ldb in), C = y^T (ldc out) */
-	cu_note_blas(cublasGemmEx(cu_blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w, CUDA_R_16BF, in, x,
+	cu_note_blas(cublasGemmEx(cu_ctx()->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w, CUDA_R_16BF, in, x,
 				  CUDA_R_16BF, in, &zero, y, CUDA_R_32F, out, CUBLAS_COMPUTE_32F,
 				  CUBLAS_GEMM_DEFAULT),
 		     "linear (cublasGemmEx)");
 	if (b) {
-		add_bias_kernel<<<cu_grid((size_t)n * out, 256), 256, 0, cu_stream>>>(y, b, n, out);
+		add_bias_kernel<<<cu_grid((size_t)n * out, 256), 256, 0, cu_ctx()->stream>>>(y, b, n, out);
 		CU_LAUNCHED("linear (bias)");
 	}
 }
@@ -129,11 +129,11 @@ void cu_linear(float *y, const float *x, const float *w, const float *b, int n, 
 		}
 		return;
 	}
-	bf16 *xb = (bf16 *)cu_scratch;
+	bf16 *xb = (bf16 *)cu_ctx()->scratch;
 	for (int i0 = 0; i0 < n; i0 += (int)per) {
 		int r = (size_t)(n - i0) < per ? n - i0 : (int)per;
 		size_t m = (size_t)r * in;
-		to_bf16_kernel<<<cu_grid(m, 256), 256, 0, cu_stream>>>(xb, x + (size_t)i0 * in, m);
+		to_bf16_kernel<<<cu_grid(m, 256), 256, 0, cu_ctx()->stream>>>(xb, x + (size_t)i0 * in, m);
 		CU_LAUNCHED("linear (to bf16)");
 		cu_gemm_bf16(y + (size_t)i0 * out, xb, wb, b, r, in, out);
 	}
@@ -160,7 +160,7 @@ static void rows(float *y, const T *table, const int32_t *ids, int n, int d, con
 		int m = n - i0 < CU_ARG_MAX ? n - i0 : CU_ARG_MAX;
 		memcpy(a.v, ids + i0, (size_t)m * sizeof(int32_t));
 		dim3 grid((unsigned)((d + 255) / 256), (unsigned)m);
-		rows_kernel<T><<<grid, 256, 0, cu_stream>>>(y + (size_t)i0 * d, table, a, d);
+		rows_kernel<T><<<grid, 256, 0, cu_ctx()->stream>>>(y + (size_t)i0 * d, table, a, d);
 		CU_LAUNCHED(what);
 	}
 }
@@ -196,7 +196,7 @@ void cu_rmsnorm(float *y, const float *x, const float *w, int n, int d, float ep
 {
 	if (n <= 0)
 		return;
-	rmsnorm_kernel<<<n, 256, 0, cu_stream>>>(y, x, w, d, eps);
+	rmsnorm_kernel<<<n, 256, 0, cu_ctx()->stream>>>(y, x, w, d, eps);
 	CU_LAUNCHED("rmsnorm");
 }
 
@@ -224,7 +224,7 @@ void cu_rope(float *x, int n, int heads, int hd, int pos0, const float *inv_freq
 	size_t total = (size_t)n * heads * (hd / 2);
 	if (!total)
 		return;
-	rope_kernel<<<cu_grid(total, 256), 256, 0, cu_stream>>>(x, n, heads, hd, pos0, inv_freq);
+	rope_kernel<<<cu_grid(total, 256), 256, 0, cu_ctx()->stream>>>(x, n, heads, hd, pos0, inv_freq);
 	CU_LAUNCHED("rope");
 }
 
@@ -266,7 +266,7 @@ __global__ void add_kernel(float *y, const float *x, size_t n)
 #define LAUNCH_1D(kernel, n, what, ...)                                                  \
 	do {                                                                             \
 		if (n) {                                                                 \
-			kernel<<<cu_grid(n, 256), 256, 0, cu_stream>>>(__VA_ARGS__);     \
+			kernel<<<cu_grid(n, 256), 256, 0, cu_ctx()->stream>>>(__VA_ARGS__);     \
 			CU_LAUNCHED(what);                                               \
 		}                                                                        \
 	} while (0)

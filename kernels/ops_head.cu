@@ -40,7 +40,7 @@ void cu_layernorm(float *y, const float *x, const float *w, const float *b, int 
 {
 	if (n <= 0)
 		return;
-	layernorm_kernel<<<n, 256, 0, cu_stream>>>(y, x, w, b, d, eps);
+	layernorm_kernel<<<n, 256, 0, cu_ctx()->stream>>>(y, x, w, b, d, eps);
 	CU_LAUNCHED("layernorm");
 }
 
@@ -60,7 +60,7 @@ void cu_modulate(float *y, const float *x, const float *shift, const float *scal
 	size_t total = (size_t)n * d;
 	if (!total)
 		return;
-	modulate_kernel<<<cu_grid(total, 256), 256, 0, cu_stream>>>(y, x, shift, scale, n, d, mod_stride);
+	modulate_kernel<<<cu_grid(total, 256), 256, 0, cu_ctx()->stream>>>(y, x, shift, scale, n, d, mod_stride);
 	CU_LAUNCHED("modulate");
 }
 
@@ -78,7 +78,7 @@ void cu_gated_add(float *x, const float *gate, const float *h, int n, int d, int
 	size_t total = (size_t)n * d;
 	if (!total)
 		return;
-	gated_add_kernel<<<cu_grid(total, 256), 256, 0, cu_stream>>>(x, gate, h, n, d, mod_stride);
+	gated_add_kernel<<<cu_grid(total, 256), 256, 0, cu_ctx()->stream>>>(x, gate, h, n, d, mod_stride);
 	CU_LAUNCHED("gated_add");
 }
 
@@ -105,14 +105,15 @@ void cu_timestep_embedding(float *y, const float *t, int n, int dim)
 	cu_f32s a;
 	if (dim < 2) { /* dim 1: only the zero column */
 		if (dim == 1 && n > 0)
-			cu_note(cudaMemsetAsync(y, 0, (size_t)n * sizeof(float), cu_stream), "timestep_embedding");
+			cu_note(cudaMemsetAsync(y, 0, (size_t)n * sizeof(float), cu_ctx()->stream), "timestep_embedding");
 		return;
 	}
 	for (int i0 = 0; i0 < n; i0 += CU_ARG_MAX) {
 		int m = n - i0 < CU_ARG_MAX ? n - i0 : CU_ARG_MAX;
 		memcpy(a.v, t + i0, (size_t)m * sizeof(float));
 		size_t total = (size_t)m * (dim / 2);
-		timestep_kernel<<<cu_grid(total, 256), 256, 0, cu_stream>>>(y + (size_t)i0 * dim, a, m, dim, neg_log);
+		timestep_kernel<<<cu_grid(total, 256), 256, 0, cu_ctx()->stream>>>(y + (size_t)i0 * dim, a, m, dim,
+										    neg_log);
 		CU_LAUNCHED("timestep_embedding");
 	}
 }
@@ -130,6 +131,6 @@ void cu_euler_cfg(float *x, const float *vc, const float *vu, float s, float dt,
 {
 	if (d <= 0)
 		return;
-	euler_cfg_kernel<<<cu_grid((size_t)d, 256), 256, 0, cu_stream>>>(x, vc, vu, s, dt, d);
+	euler_cfg_kernel<<<cu_grid((size_t)d, 256), 256, 0, cu_ctx()->stream>>>(x, vc, vu, s, dt, d);
 	CU_LAUNCHED("euler_cfg");
 }

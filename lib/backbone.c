@@ -250,15 +250,23 @@ void lm_kv_reset(lm_kv_cache *kv)
 
 /* ---- forward ---- */
 
-int lm_embed_text(const lm_backbone *bb, const int32_t *ids, int n, float *emb, lm_status *st)
+/* Every id inside the vocabulary, else LM_EDATA naming the first that is not. */
+static int check_ids(const lm_backbone *bb, const int32_t *ids, int n, lm_status *st)
 {
-	int V = bb->cfg->vocab_size, H = bb->cfg->hidden_size;
+	int V = bb->cfg->vocab_size;
 	for (int i = 0; i < n; i++)
 		if (ids[i] < 0 || ids[i] >= V)
 			return lm_fail(st, LM_EDATA, "token id %d at position %d is outside the vocabulary (%d)",
 				       (int)ids[i], i, V);
-	if (n <= 0)
-		return 0;
+	return 0;
+}
+
+int lm_embed_text(const lm_backbone *bb, const int32_t *ids, int n, float *emb, lm_status *st)
+{
+	int H = bb->cfg->hidden_size;
+	int rc = check_ids(bb, ids, n, st);
+	if (rc || n <= 0)
+		return rc;
 	/* the table is in the backend's weight format: gather the rows there, then download */
 	float *rows = bb->be->alloc((size_t)n * H);
 	if (!rows)
@@ -302,34 +310,81 @@ static void layer_forward(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache
 	be->add(kv->x, kv->a, (size_t)n * H);
 }
 
-int lm_backbone_forward(const lm_backbone *bb, lm_kv_cache *kv, const float *emb, int n,
-			int modality, float *out, lm_status *st)
+/* The checks every forward entry shares: modality, room in the cache, scratch for n positions.
+ * 0 when the n positions may run (n == 0 included). */
+static int forward_ready(const lm_backbone *bb, lm_kv_cache *kv, int n, int modality, lm_status *st)
 {
-	const lm_config *c = bb->cfg;
-	const lm_backend *be = bb->be;
 	if (modality != LM_TEXT && modality != LM_MOTION)
 		return lm_fail(st, LM_EINTERNAL, "backbone: unknown modality %d", modality);
 	if (n < 0 || n > kv->max_pos - kv->pos)
 		return lm_fail(st, LM_EDATA, "backbone: %d more positions overflow the kv cache (%d of %d used)",
 			       n, kv->pos, kv->max_pos);
-	if (n == 0)
-		return 0;
-	if (n > kv->chunk) {
-		int rc = scratch_alloc(kv, bb, n, st);
-		if (rc)
-			return rc;
-	}
-	int H = c->hidden_size;
+	if (n > kv->chunk)
+		return scratch_alloc(kv, bb, n, st);
+	return 0;
+}
+
+/* Runs the n positions already in kv->x (n, H) through every layer of the modality's branch at
+ * kv->pos.. and appends them to the cache; kv->x then holds the last layer's output, not normed. */
+static void forward_layers(const lm_backbone *bb, lm_kv_cache *kv, int n, int modality)
+{
+	const lm_config *c = bb->cfg;
 	size_t layer_stride = (size_t)kv->max_pos * c->num_key_value_heads * c->head_dim;
-	be->upload(kv->x, emb, (size_t)n * H);
 	for (int l = 0; l < c->num_hidden_layers; l++)
 		layer_forward(bb, &bb->layers[modality][l], kv, kv->k + l * layer_stride,
 			      kv->v + l * layer_stride, n, kv->pos);
 	kv->pos += n;
-	if (out) {
-		be->rmsnorm(kv->a, kv->x, bb->final_norm[modality], n, H, c->rms_norm_eps);
-		be->download(out, kv->a, (size_t)n * H);
-	}
+}
+
+/* out(n, H) = the branch's final norm of x(n, H), all backend memory */
+static void final_norm(const lm_backbone *bb, const float *x, int n, int modality, float *out)
+{
+	bb->be->rmsnorm(out, x, bb->final_norm[modality], n, bb->cfg->hidden_size, bb->cfg->rms_norm_eps);
+}
+
+int lm_backbone_forward_be(const lm_backbone *bb, lm_kv_cache *kv, const float *emb, int n,
+			   int modality, float *out, lm_status *st)
+{
+	int rc = forward_ready(bb, kv, n, modality, st);
+	if (rc || n == 0)
+		return rc;
+	if (emb != kv->x)
+		bb->be->copy(kv->x, emb, (size_t)n * bb->cfg->hidden_size);
+	forward_layers(bb, kv, n, modality);
+	if (out)
+		final_norm(bb, kv->x, n, modality, out);
+	return 0;
+}
+
+int lm_backbone_forward(const lm_backbone *bb, lm_kv_cache *kv, const float *emb, int n,
+			int modality, float *out, lm_status *st)
+{
+	const lm_backend *be = bb->be;
+	int rc = forward_ready(bb, kv, n, modality, st);
+	if (rc || n == 0)
+		return rc;
+	size_t nh = (size_t)n * bb->cfg->hidden_size;
+	be->upload(kv->x, emb, nh);
+	/* emb is now where the backend version copies it to: run that, normed into kv->a */
+	if ((rc = lm_backbone_forward_be(bb, kv, kv->x, n, modality, out ? kv->a : NULL, st)))
+		return rc;
+	if (out)
+		be->download(out, kv->a, nh);
+	return 0;
+}
+
+int lm_backbone_prefill(const lm_backbone *bb, lm_kv_cache *kv, const int32_t *ids, int n, float *h_last,
+			lm_status *st)
+{
+	int rc = check_ids(bb, ids, n, st);
+	if (!rc)
+		rc = forward_ready(bb, kv, n, LM_TEXT, st);
+	if (rc || n == 0)
+		return rc;
+	int H = bb->cfg->hidden_size;
+	bb->be->embed(kv->x, bb->embed, ids, n, H);
+	forward_layers(bb, kv, n, LM_TEXT);
+	final_norm(bb, kv->x + (size_t)(n - 1) * H, 1, LM_TEXT, h_last);
 	return 0;
 }
 
@@ -371,36 +426,59 @@ static void layer_step(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache **
 	be->add(s->x, s->a, (size_t)nseq * H);
 }
 
-int lm_backbone_step(const lm_backbone *bb, lm_kv_cache **kv, int nseq, const float *emb, int modality,
-		     float *out, lm_status *st)
+/* The checks of a step: modality, room in every cache, scratch for nseq rows in kv[0]. */
+static int step_ready(const lm_backbone *bb, lm_kv_cache **kv, int nseq, int modality, lm_status *st)
 {
-	const lm_config *c = bb->cfg;
-	const lm_backend *be = bb->be;
 	if (modality != LM_TEXT && modality != LM_MOTION)
 		return lm_fail(st, LM_EINTERNAL, "backbone: unknown modality %d", modality);
-	if (nseq < 1)
-		return 0;
 	for (int i = 0; i < nseq; i++)
 		if (kv[i]->pos >= kv[i]->max_pos)
 			return lm_fail(st, LM_EDATA, "backbone: sequence %d: one more position overflows the kv "
 				       "cache (%d of %d used)", i, kv[i]->pos, kv[i]->max_pos);
-	if (nseq > kv[0]->chunk) {
-		int rc = scratch_alloc(kv[0], bb, nseq, st);
-		if (rc)
-			return rc;
-	}
-	int H = c->hidden_size;
+	if (nseq > 0 && nseq > kv[0]->chunk)
+		return scratch_alloc(kv[0], bb, nseq, st);
+	return 0;
+}
+
+int lm_backbone_step_be(const lm_backbone *bb, lm_kv_cache **kv, int nseq, const float *emb, int modality,
+			float *out, lm_status *st)
+{
+	const lm_config *c = bb->cfg;
+	int rc = step_ready(bb, kv, nseq, modality, st);
+	if (rc || nseq < 1)
+		return rc;
 	lm_kv_cache *s = kv[0];
-	be->upload(s->x, emb, (size_t)nseq * H);
+	if (emb != s->x)
+		bb->be->copy(s->x, emb, (size_t)nseq * c->hidden_size);
 	for (int l = 0; l < c->num_hidden_layers; l++)
 		layer_step(bb, &bb->layers[modality][l], kv, nseq, l);
 	for (int i = 0; i < nseq; i++)
 		kv[i]->pos++;
-	if (out) {
-		be->rmsnorm(s->a, s->x, bb->final_norm[modality], nseq, H, c->rms_norm_eps);
-		be->download(out, s->a, (size_t)nseq * H);
-	}
+	if (out)
+		final_norm(bb, s->x, nseq, modality, out);
 	return 0;
+}
+
+int lm_backbone_step(const lm_backbone *bb, lm_kv_cache **kv, int nseq, const float *emb, int modality,
+		     float *out, lm_status *st)
+{
+	const lm_backend *be = bb->be;
+	int rc = step_ready(bb, kv, nseq, modality, st);
+	if (rc || nseq < 1)
+		return rc;
+	lm_kv_cache *s = kv[0];
+	size_t nh = (size_t)nseq * bb->cfg->hidden_size;
+	be->upload(s->x, emb, nh);
+	if ((rc = lm_backbone_step_be(bb, kv, nseq, s->x, modality, out ? s->a : NULL, st)))
+		return rc;
+	if (out)
+		be->download(out, s->a, nh);
+	return 0;
+}
+
+void lm_logits_be(const lm_backbone *bb, const float *h, int n, float *logits)
+{
+	bb->be->linear(logits, h, bb->lm_head, NULL, n, bb->cfg->hidden_size, bb->cfg->vocab_size);
 }
 
 void lm_logits(const lm_backbone *bb, const float *h, int n, float *logits)
@@ -410,7 +488,7 @@ void lm_logits(const lm_backbone *bb, const float *h, int n, float *logits)
 	float *hb = lm_be_upload_new(be, h, (size_t)n * H);
 	float *lb = be->alloc((size_t)n * V);
 	if (hb && lb) {
-		be->linear(lb, hb, bb->lm_head, NULL, n, H, V);
+		lm_logits_be(bb, hb, n, lb);
 		be->download(logits, lb, (size_t)n * V);
 	} else {
 		for (size_t i = 0; i < (size_t)n * V; i++)

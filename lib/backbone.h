@@ -71,6 +71,18 @@ int lm_embed_text(const lm_backbone *bb, const int32_t *ids, int n, float *emb, 
  * LM_ENOMEM when the scratch cannot grow to n positions. */
 int lm_backbone_forward(const lm_backbone *bb, lm_kv_cache *kv, const float *emb, int n,
 			int modality, float *out, lm_status *st);
+/* lm_backbone_forward with emb(n, H) and out(n, H) (or NULL) in backend memory: nothing crosses
+ * to the host. The same ops in the same order, so the same bits as lm_backbone_forward. emb may
+ * be kv->x (then it is not copied); out must not overlap the cache's scratch otherwise. */
+int lm_backbone_forward_be(const lm_backbone *bb, lm_kv_cache *kv, const float *emb, int n,
+			   int modality, float *out, lm_status *st);
+/* Prefill: embeds text ids (host) straight into the cache scratch and runs them (text branch) at
+ * kv->pos..; h_last (H, backend) receives the final-normed state of the last position; nothing
+ * is downloaded. The bits of lm_embed_text + lm_backbone_forward's last row. n == 0 runs nothing
+ * and leaves h_last alone. Errors: those of lm_embed_text (an id outside the vocabulary: nothing
+ * runs) and lm_backbone_forward. */
+int lm_backbone_prefill(const lm_backbone *bb, lm_kv_cache *kv, const int32_t *ids, int n, float *h_last,
+			lm_status *st);
 
 /* One new position in each of nseq sequences at once (their own caches kv[i] and positions),
  * all of one modality: the projections and the MLP run as one nseq-row product, so the weights
@@ -81,8 +93,15 @@ int lm_backbone_forward(const lm_backbone *bb, lm_kv_cache *kv, const float *emb
  * Errors: LM_EDATA when a cache would overflow. */
 int lm_backbone_step(const lm_backbone *bb, lm_kv_cache **kv, int nseq, const float *emb, int modality,
 		     float *out, lm_status *st);
+/* lm_backbone_step with emb(nseq, H) and out(nseq, H) (or NULL) in backend memory; the same bits.
+ * emb may be kv[0]->x; out must not overlap kv[0]'s scratch otherwise. */
+int lm_backbone_step_be(const lm_backbone *bb, lm_kv_cache **kv, int nseq, const float *emb, int modality,
+			float *out, lm_status *st);
 
 /* logits(n, V) host = h(n, H) host @ lm_head^T (the embeddings when tied). Allocates n*(H+V)
- * floats of backend memory per call; if that fails the logits are NaN. */
+ * floats of backend memory per call (a convenience; a loop calls lm_logits_be with buffers of
+ * its own); if that fails the logits are NaN. */
 void lm_logits(const lm_backbone *bb, const float *h, int n, float *logits);
+/* logits(n, V) backend = h(n, H) backend @ lm_head^T: one product, no allocation. */
+void lm_logits_be(const lm_backbone *bb, const float *h, int n, float *logits);
 #endif

@@ -87,12 +87,14 @@ typedef struct lm_backend {
 	const char *(*describe)(void);
 } lm_backend;
 
+/* ---- lib/backend.c: selection and the helpers every backend shares ---- */
+
 /* The backend named `name` ("cpu", "cuda", or NULL/"auto": LLAMO_DEVICE, else cuda when it is
  * built in and a GPU is visible, else cpu; no driver counts as no GPU). The CUDA backend is set
  * up (stream, cuBLAS, device 0 or $CUDA_VISIBLE_DEVICES' first) on first use.
  * Errors: LM_EUNAVAIL ("this build has no CUDA backend" / "no GPU visible"), LM_EUSAGE. */
 int lm_backend_get(const lm_backend **be, const char *name, lm_status *st);
-extern const lm_backend lm_backend_cpu;
+extern const lm_backend lm_backend_cpu; /* lib/cpu/backend_cpu.c */
 
 /* One line for the user naming what runs: "cpu: 2 threads", "cuda: NVIDIA H200 (sm_90, 139 GiB)".
  * The string is static (valid until the next call). */

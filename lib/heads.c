@@ -274,7 +274,8 @@ static int alloc_rows(lm_heads *h, lm_status *st)
 	h->maxdim = md;
 	int rc;
 	if ((rc = balloc(h, R * md, &h->s_in, "scratch", st)) || (rc = balloc(h, R * md, &h->s_a, "scratch", st)) ||
-	    (rc = balloc(h, R * md, &h->s_b, "scratch", st)) || (rc = balloc(h, L, &h->s_x, "scratch", st)) ||
+	    (rc = balloc(h, R * md, &h->s_b, "scratch", st)) ||
+	    (rc = balloc(h, R * md, &h->s_out, "scratch", st)) || (rc = balloc(h, L, &h->s_x, "scratch", st)) ||
 	    (rc = balloc(h, R * W, &h->s_h, "scratch", st)) || (rc = balloc(h, R * L, &h->s_v, "scratch", st)) ||
 	    (rc = balloc(h, R * W, &h->s_cemb, "scratch", st)))
 		return rc;
@@ -340,7 +341,7 @@ void lm_heads_free(lm_heads *h)
 	for (int i = 0; i < LM_EXIT_MAX; i++)
 		rel(be, h->exit_w[i]), rel(be, h->exit_b[i]);
 	float *owned[] = {h->in_w, h->in_b, h->t0_w, h->t0_b, h->t2_w, h->t2_b, h->cond_w, h->cond_b,
-			  h->fin_w, h->fin_b, h->ada_all, h->ada_all_b, h->s_in, h->s_a, h->s_b, h->s_x,
+			  h->fin_w, h->fin_b, h->ada_all, h->ada_all_b, h->s_in, h->s_a, h->s_b, h->s_out, h->s_x,
 			  h->s_h, h->s_v, h->s_cemb, h->s_temb, h->s_t1, h->s_t2, h->s_y, h->s_yc, h->s_mod};
 	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
 		rel(be, owned[i]);
@@ -360,42 +361,73 @@ void lm_heads_free(lm_heads *h)
 
 /* ---- adapter, projector, exit head ---- */
 
-/* out(n, m->out) = rmsnorm(fc2(gelu(fc1(in)))), in chunks of LM_HEADS_ROWS rows */
-static void mlp_norm(const lm_heads *h, const lm_mlp_norm *m, const float *in, int n, float *out)
+/* out(n, m->out) = rmsnorm(fc2(gelu(fc1(in(n, m->in))))), backend memory, in chunks of
+ * LM_HEADS_ROWS rows through s_a, s_b */
+static void mlp_norm_be(const lm_heads *h, const lm_mlp_norm *m, const float *in, int n, float *out)
 {
 	const lm_backend *be = h->be;
 	for (int i0 = 0; i0 < n; i0 += LM_HEADS_ROWS) {
 		int r = imin(LM_HEADS_ROWS, n - i0);
-		be->upload(h->s_in, in + (size_t)i0 * m->in, (size_t)r * m->in);
-		be->linear(h->s_a, h->s_in, m->w1, m->b1, r, m->in, m->hidden);
+		be->linear(h->s_a, in + (size_t)i0 * m->in, m->w1, m->b1, r, m->in, m->hidden);
 		be->gelu(h->s_a, (size_t)r * m->hidden);
 		be->linear(h->s_b, h->s_a, m->w2, m->b2, r, m->hidden, m->out);
-		be->rmsnorm(h->s_b, h->s_b, m->norm, r, m->out, h->cfg->rms_norm_eps);
-		be->download(out + (size_t)i0 * m->out, h->s_b, (size_t)r * m->out);
+		be->rmsnorm(out + (size_t)i0 * m->out, h->s_b, m->norm, r, m->out, h->cfg->rms_norm_eps);
 	}
+}
+
+/* A row-wise head on host rows: chunks of LM_HEADS_ROWS uploaded into s_in, the backend version
+ * fn into s_out, downloaded. fn chunks the same way, so the products have the same row counts
+ * and the numbers are those of fn on the whole input. */
+typedef void (*rows_be_fn)(const lm_heads *h, const void *arg, const float *in, int n, float *out);
+static void rows_host(const lm_heads *h, rows_be_fn fn, const void *arg, const float *in, int din, int n,
+		      float *out, int dout)
+{
+	const lm_backend *be = h->be;
+	for (int i0 = 0; i0 < n; i0 += LM_HEADS_ROWS) {
+		int r = imin(LM_HEADS_ROWS, n - i0);
+		be->upload(h->s_in, in + (size_t)i0 * din, (size_t)r * din);
+		fn(h, arg, h->s_in, r, h->s_out);
+		be->download(out + (size_t)i0 * dout, h->s_out, (size_t)r * dout);
+	}
+}
+
+static void mlp_norm_rows(const lm_heads *h, const void *m, const float *in, int n, float *out)
+{
+	mlp_norm_be(h, m, in, n, out);
+}
+
+void lm_adapter_be(const lm_heads *h, const float *z, int n, float *emb)
+{
+	mlp_norm_be(h, &h->adapter, z, n, emb);
+}
+
+void lm_projector_be(const lm_heads *h, const float *hs, int n, float *c)
+{
+	mlp_norm_be(h, &h->projector, hs, n, c);
 }
 
 void lm_adapter(const lm_heads *h, const float *z, int n, float *emb)
 {
-	mlp_norm(h, &h->adapter, z, n, emb);
+	const lm_mlp_norm *m = &h->adapter;
+	rows_host(h, mlp_norm_rows, m, z, m->in, n, emb, m->out);
 }
 
 void lm_projector(const lm_heads *h, const float *hs, int n, float *c)
 {
-	mlp_norm(h, &h->projector, hs, n, c);
+	const lm_mlp_norm *m = &h->projector;
+	rows_host(h, mlp_norm_rows, m, hs, m->in, n, c, m->out);
 }
 
-void lm_exit_prob(const lm_heads *h, const float *hs, int n, float *p)
+void lm_exit_prob_be(const lm_heads *h, const float *hs, int n, float *p)
 {
 	const lm_backend *be = h->be;
 	int H = h->cfg->hidden_size, E = h->cfg->exit_hidden_size;
 	for (int i0 = 0; i0 < n; i0 += LM_HEADS_ROWS) {
 		int r = imin(LM_HEADS_ROWS, n - i0), d = H;
-		be->upload(h->s_in, hs + (size_t)i0 * H, (size_t)r * H);
-		const float *x = h->s_in;
+		const float *x = hs + (size_t)i0 * H;
 		for (int l = 0; l < h->exit_n; l++) {
 			int last = l == h->exit_n - 1, out = last ? 1 : E;
-			float *y = l % 2 ? h->s_b : h->s_a;
+			float *y = last ? p + i0 : l % 2 ? h->s_b : h->s_a;
 			be->linear(y, x, h->exit_w[l], h->exit_b[l], r, d, out);
 			if (last)
 				be->sigmoid(y, (size_t)r);
@@ -403,8 +435,17 @@ void lm_exit_prob(const lm_heads *h, const float *hs, int n, float *p)
 				be->silu(y, (size_t)r * out);
 			x = y, d = out;
 		}
-		be->download(p + i0, x, (size_t)r);
 	}
+}
+
+static void exit_rows(const lm_heads *h, const void *arg, const float *in, int n, float *out)
+{
+	lm_exit_prob_be(h, in, n, out);
+}
+
+void lm_exit_prob(const lm_heads *h, const float *hs, int n, float *p)
+{
+	rows_host(h, exit_rows, NULL, hs, h->cfg->hidden_size, n, p, 1);
 }
 
 /* ---- flow head ---- */
@@ -536,27 +577,51 @@ static void ode_steps_graph(const lm_heads *h, int nk, int G, float s, float dt)
 	be->graph_launch(g->g);
 }
 
-void lm_flow_sample(const lm_heads *h, const float *noise, const float *c_cond, const float *c_uncond,
-		    float s, int steps, float *out)
+void lm_flow_sample_be(const lm_heads *h, const float *noise, const float *c_cond, const float *c_uncond,
+		       float s, int steps, float *out)
 {
 	const lm_backend *be = h->be;
 	int W = h->cfg->flow_width, L = h->cfg->latent_dim, C = h->cfg->condition_size;
 	if (steps < 1) {
-		memmove(out, noise, (size_t)L * sizeof *out);
+		if (out != noise)
+			be->copy(out, noise, (size_t)L);
 		return;
 	}
 	int G = c_uncond && s != 1.0f ? 2 : 1; /* guidance rows: conditional, unconditional */
 	float dt = 1.0f / (float)steps;
 
-	be->upload(h->s_in, c_cond, (size_t)C);
-	if (G == 2)
-		be->upload(h->s_in + C, c_uncond, (size_t)C);
+	/* the G conditions as adjacent rows of s_in: one G-row product for their cond_embed */
+	if (c_cond != h->s_in)
+		be->copy(h->s_in, c_cond, (size_t)C);
+	if (G == 2 && c_uncond != h->s_in + C)
+		be->copy(h->s_in + C, c_uncond, (size_t)C);
 	be->linear(h->s_cemb, h->s_in, h->cond_w, h->cond_b, G, C, W);
-	be->upload(h->s_x, noise, (size_t)L);
+	if (noise != h->s_x)
+		be->copy(h->s_x, noise, (size_t)L);
 	for (int k0 = 0; k0 < steps; k0 += h->steps_cap) {
 		int nk = imin(h->steps_cap, steps - k0);
 		step_modulations(h, k0, nk, steps, G);
 		ode_steps_graph(h, nk, G, s, dt);
 	}
+	if (out != h->s_x)
+		be->copy(out, h->s_x, (size_t)L);
+}
+
+void lm_flow_sample(const lm_heads *h, const float *noise, const float *c_cond, const float *c_uncond,
+		    float s, int steps, float *out)
+{
+	const lm_backend *be = h->be;
+	int L = h->cfg->latent_dim, C = h->cfg->condition_size;
+	if (steps < 1) {
+		memmove(out, noise, (size_t)L * sizeof *out);
+		return;
+	}
+	int G = c_uncond && s != 1.0f ? 2 : 1;
+	/* the inputs go where the backend version wants them, so it copies nothing */
+	be->upload(h->s_in, c_cond, (size_t)C);
+	if (G == 2)
+		be->upload(h->s_in + C, c_uncond, (size_t)C);
+	be->upload(h->s_x, noise, (size_t)L);
+	lm_flow_sample_be(h, h->s_x, h->s_in, G == 2 ? h->s_in + C : NULL, s, steps, h->s_x);
 	be->download(out, h->s_x, (size_t)L);
 }

@@ -1,6 +1,8 @@
 /* heads.h: motion adapter, motion projector, exit head, flow head and its Euler sampler
- * (docs/model-format.md 4.2, 4.3). All pointers in the public functions are host memory;
- * weights and scratch live in the backend's memory.
+ * (docs/model-format.md 4.2, 4.3). Weights and scratch live in the backend's memory. The
+ * pointers of the public functions are host memory, except in the _be variants, whose float
+ * pointers are backend memory (be->alloc): a generation loop keeps its activations there. Each
+ * host function uploads into scratch, runs its _be variant and downloads: the same bits.
  *
  * The functions taking a const lm_heads * write into its preallocated scratch: one lm_heads
  * serves one caller at a time. */
@@ -54,6 +56,7 @@ typedef struct lm_heads {
 	int mod_rows;             /* M */
 	int maxdim;               /* max(L, H, A, P, C, E, W) */
 	float *s_in, *s_a, *s_b;  /* (LM_HEADS_ROWS, maxdim) each */
+	float *s_out;             /* (LM_HEADS_ROWS, maxdim): host wrappers' output rows */
 	float *s_x, *s_h, *s_v;   /* (2, L), (LM_HEADS_ROWS, W), (LM_HEADS_ROWS, L) */
 	float *s_cemb;            /* (LM_HEADS_ROWS, W): cond_embed(c) */
 	float *s_temb;            /* (M, R): sinusoidal time embeddings */
@@ -85,6 +88,12 @@ void lm_adapter(const lm_heads *h, const float *z, int n, float *emb);
 void lm_projector(const lm_heads *h, const float *hs, int n, float *c);
 /* exit(h) = sigmoid(L_last(silu(... silu(L0(h))))), 4.2: hs(n,H) final-normed -> p(n) in [0,1] */
 void lm_exit_prob(const lm_heads *h, const float *hs, int n, float *p);
+
+/* The same three with every float pointer in backend memory; any n (worked in chunks of
+ * LM_HEADS_ROWS rows through the scratch). Outputs must not overlap h's scratch. */
+void lm_adapter_be(const lm_heads *h, const float *z, int n, float *emb);  /* z(n,L) -> emb(n,H) */
+void lm_projector_be(const lm_heads *h, const float *hs, int n, float *c); /* hs(n,H) -> c(n,C) */
+void lm_exit_prob_be(const lm_heads *h, const float *hs, int n, float *p); /* hs(n,H) -> p(n) */
 /* One flow-head evaluation (MAR SimpleMLPAdaLN.forward, 4.3): x(n,L), t(n) in [0,1],
  * c(n,C) -> v(n,L), the predicted velocity data - noise. */
 void lm_flow_velocity(const lm_heads *h, const float *x, const float *t, const float *c, int n, float *v);
@@ -97,4 +106,9 @@ void lm_flow_velocity(const lm_heads *h, const float *x, const float *t, const f
  * recorded again when steps, s or the guidance rows change. */
 void lm_flow_sample(const lm_heads *h, const float *noise, const float *c_cond, const float *c_uncond,
 		    float s, int steps, float *out);
+/* lm_flow_sample with noise(L), c_cond(C), c_uncond(C) and out(L) in backend memory (out may
+ * equal noise); the same bits. The step times go up as host floats (time embeddings), nothing
+ * else crosses to the host. */
+void lm_flow_sample_be(const lm_heads *h, const float *noise, const float *c_cond, const float *c_uncond,
+		       float s, int steps, float *out);
 #endif

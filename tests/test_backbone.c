@@ -10,6 +10,9 @@
  *   - chunked prefill equals one position at a time, and a chunk longer than the scratch grows it;
  *   - BF16 weights (tests/golden/tiny-bf16) give the reference's hidden_bf16;
  *   - an untied head reads lm_head.weight;
+ *   - the backend-memory variants (lm_backbone_forward_be, lm_backbone_step_be, lm_logits_be)
+ *     give the host functions' bits (memcmp), and lm_backbone_prefill's h_last is the last row
+ *     of lm_embed_text + lm_backbone_forward;
  *   - a missing tensor, a shape that does not fit the config, an untied head without
  *     lm_head.weight, a token id outside the vocabulary and a full cache are refused with a
  *     message naming the problem.
@@ -364,6 +367,108 @@ static void check_long_chunk(model *m)
 	free(b);
 }
 
+/* The backend-memory variants against the host functions, bit for bit (memcmp): a text prefill
+ * of 9 positions then 3 motion positions one at a time, in two caches side by side; then a
+ * 2-sequence step; then the logits of the last states. */
+static void check_be_variants(model *m)
+{
+	const lm_backend *b = m->bb.be;
+	int H = m->cfg.hidden_size, V = m->cfg.vocab_size;
+	enum { NT = 9, NM = 3 };
+	int32_t ids[NT];
+	for (int i = 0; i < NT; i++)
+		ids[i] = (int32_t)((i * 53 + 7) % V);
+	float *emb = malloc((size_t)(NT + NM) * H * sizeof *emb), *want = malloc((size_t)(NT + NM) * H * sizeof *want);
+	float *got = malloc((size_t)(NT + NM) * H * sizeof *got);
+	lm_kv_cache kh, kb;
+	if (lm_kv_init(&kh, &m->bb, 32, &st) || lm_kv_init(&kb, &m->bb, 32, &st)) {
+		ok(0, "caches for the _be checks: %s", st.msg);
+		free(emb), free(want), free(got);
+		return;
+	}
+	for (long i = 0; i < (long)NM * H; i++)
+		emb[(size_t)NT * H + i] = (float)((i * 31) % 17 - 8) / 8.0f;
+	float *emb_be = lm_be_upload_new(b, NULL, (size_t)(NT + NM) * H);
+	float *out_be = lm_be_upload_new(b, NULL, (size_t)(NT + NM) * H), *hl_be = lm_be_upload_new(b, NULL, H);
+
+	/* prefill vs lm_embed_text + lm_backbone_forward */
+	int rc = lm_embed_text(&m->bb, ids, NT, emb, &st) || lm_backbone_forward(&m->bb, &kh, emb, NT, LM_TEXT, want, &st);
+	int rc2 = lm_backbone_prefill(&m->bb, &kb, ids, NT, hl_be, &st);
+	b->download(got, hl_be, H);
+	ok(!rc && !rc2 && kb.pos == NT && !memcmp(got, want + (size_t)(NT - 1) * H, H * sizeof *got),
+	   "lm_backbone_prefill: h_last == last row of lm_embed_text + lm_backbone_forward (bit for bit)");
+	/* and the caches they filled are the same */
+	size_t nc = (size_t)m->cfg.num_hidden_layers * 32 * m->cfg.num_key_value_heads * m->cfg.head_dim;
+	float *ca = malloc(nc * sizeof *ca), *cb = malloc(nc * sizeof *cb);
+	b->download(ca, kh.k, nc), b->download(cb, kb.k, nc);
+	int same = !memcmp(ca, cb, nc * sizeof *ca);
+	b->download(ca, kh.v, nc), b->download(cb, kb.v, nc);
+	same &= !memcmp(ca, cb, nc * sizeof *ca);
+	ok(same, "lm_backbone_prefill fills the cache with lm_backbone_forward's K and V bits");
+
+	/* forward_be, chunked and one at a time */
+	b->upload(emb_be, emb, (size_t)(NT + NM) * H);
+	rc = lm_backbone_forward(&m->bb, &kh, emb + (size_t)NT * H, 2, LM_MOTION, want + (size_t)NT * H, &st);
+	rc2 = lm_backbone_forward_be(&m->bb, &kb, emb_be + (size_t)NT * H, 2, LM_MOTION, out_be + (size_t)NT * H, &st);
+	rc |= lm_backbone_forward(&m->bb, &kh, emb + (size_t)(NT + 2) * H, 1, LM_MOTION, want + (size_t)(NT + 2) * H, &st);
+	rc2 |= lm_backbone_forward_be(&m->bb, &kb, emb_be + (size_t)(NT + 2) * H, 1, LM_MOTION,
+				      out_be + (size_t)(NT + 2) * H, &st);
+	b->download(got + (size_t)NT * H, out_be + (size_t)NT * H, (size_t)NM * H);
+	ok(!rc && !rc2 && kh.pos == kb.pos && !memcmp(got + (size_t)NT * H, want + (size_t)NT * H, (size_t)NM * H * sizeof *got),
+	   "lm_backbone_forward_be == lm_backbone_forward bit for bit (2 motion positions, then 1)");
+	rc2 = lm_backbone_forward_be(&m->bb, &kb, emb_be, 1, LM_TEXT, NULL, &st);
+	rc = lm_backbone_forward(&m->bb, &kh, emb, 1, LM_TEXT, NULL, &st);
+	ok(!rc && !rc2 && kh.pos == kb.pos, "lm_backbone_forward_be with out NULL runs (pos %d)", kb.pos);
+
+	/* step_be: two sequences (the same two caches) at once */
+	lm_kv_cache *kvh[2] = {&kh, &kb}, *kvb[2];
+	lm_kv_cache kh2, kb2;
+	if (lm_kv_init(&kh2, &m->bb, 32, &st) || lm_kv_init(&kb2, &m->bb, 32, &st)) {
+		ok(0, "more caches: %s", st.msg);
+	} else {
+		/* kvb: copies of kh and kb's state (same positions, same contents) */
+		lm_kv_cache *src[2] = {&kh, &kb}, *dst[2] = {&kh2, &kb2};
+		for (int i = 0; i < 2; i++) {
+			b->copy(dst[i]->k, src[i]->k, nc), b->copy(dst[i]->v, src[i]->v, nc);
+			dst[i]->pos = src[i]->pos;
+		}
+		kvb[0] = &kh2, kvb[1] = &kb2;
+		for (int t = 0; t < 3; t++) {
+			rc = lm_backbone_step(&m->bb, kvh, 2, emb + (size_t)(NT + t % (NM - 1)) * H, LM_MOTION, want, &st);
+			rc2 = lm_backbone_step_be(&m->bb, kvb, 2, emb_be + (size_t)(NT + t % (NM - 1)) * H, LM_MOTION, out_be, &st);
+			b->download(got, out_be, 2 * (size_t)H);
+			ok(!rc && !rc2 && !memcmp(got, want, 2 * (size_t)H * sizeof *got) && kh2.pos == kh.pos,
+			   "lm_backbone_step_be == lm_backbone_step bit for bit (2 sequences, step %d)", t);
+		}
+		rc2 = lm_backbone_step_be(&m->bb, kvb, 2, emb_be, LM_MOTION, NULL, &st);
+		ok(!rc2 && kh2.pos == kh.pos + 1, "lm_backbone_step_be with out NULL runs");
+
+		/* logits_be on the last states */
+		float *lw = malloc(2 * (size_t)V * sizeof *lw), *lg = malloc(2 * (size_t)V * sizeof *lg);
+		float *lb = lm_be_upload_new(b, NULL, 2 * (size_t)V), *hb = lm_be_upload_new(b, want, 2 * (size_t)H);
+		lm_logits(&m->bb, want, 2, lw);
+		lm_logits_be(&m->bb, hb, 2, lb);
+		b->download(lg, lb, 2 * (size_t)V);
+		ok(!memcmp(lg, lw, 2 * (size_t)V * sizeof *lg), "lm_logits_be == lm_logits bit for bit (2 rows)");
+		lm_logits(&m->bb, want, 1, lw);
+		lm_logits_be(&m->bb, hb, 1, lb);
+		b->download(lg, lb, (size_t)V);
+		ok(!memcmp(lg, lw, (size_t)V * sizeof *lg), "lm_logits_be == lm_logits bit for bit (1 row)");
+		b->release(lb), b->release(hb);
+		free(lw), free(lg);
+	}
+	/* refusals of the new entry points */
+	int32_t bad = V;
+	int pos = kb.pos;
+	rc = lm_backbone_prefill(&m->bb, &kb, &bad, 1, hl_be, &st);
+	ok(rc == LM_EDATA && strstr(st.msg, "vocabulary") && kb.pos == pos, "lm_backbone_prefill refuses id %d: %s",
+	   V, st.msg);
+	lm_kv_free(&kh2, &m->bb), lm_kv_free(&kb2, &m->bb);
+	lm_kv_free(&kh, &m->bb), lm_kv_free(&kb, &m->bb);
+	b->release(emb_be), b->release(out_be), b->release(hl_be);
+	free(ca), free(cb), free(emb), free(want), free(got);
+}
+
 static void check_refusals(model *m)
 {
 	int H = m->cfg.hidden_size;
@@ -518,6 +623,7 @@ int main(int argc, char **argv)
 	}
 	check_long_chunk(&m);
 	check_refusals(&m);
+	check_be_variants(&m);
 	check_load_errors(&m);
 	model_free(&mbf);
 	model_free(&mhf);

@@ -2,7 +2,8 @@
  * against the PyTorch reference (train/llamo_ref.py through train/golden.py), plus properties:
  * the precomputed-modulation sampler equals a naive per-step loop over lm_flow_velocity, guidance
  * with s = 1 equals no guidance, chunked steps and rows equal unchunked ones, and a config that
- * does not fit the weights is refused.
+ * does not fit the weights is refused; the backend-memory variants (lm_adapter_be, ...,
+ * lm_flow_sample_be) give the host functions' bits exactly (memcmp), whatever the row count.
  *
  * Reads tests/golden/tiny/{config.json, model.safetensors} and tests/golden/heads.safetensors
  * (argv[1] may name another golden directory). Tolerances: single evaluations atol 1e-5,
@@ -177,6 +178,80 @@ out:
 	free(noise), free(cc), free(cu), free(want_cfg), free(want_no);
 }
 
+/* Deterministic inputs in [-2, 2) */
+static float *test_rows(int n, int d, int seed)
+{
+	float *x = malloc((size_t)n * d * sizeof *x);
+	for (long i = 0; i < (long)n * d; i++)
+		x[i] = (float)(((i * 7919 + seed * 104729) % 4001) - 2000) / 1000.0f;
+	return x;
+}
+
+/* in (host) -> backend buffer of n floats (NULL: zeroed) */
+static float *to_be(const lm_backend *be, const float *in, size_t n)
+{
+	return lm_be_upload_new(be, in, n);
+}
+
+typedef void (*row_fn_be)(const lm_heads *, const float *, int, float *);
+
+/* fn_be on backend copies of the rows gives fn's bits, for row counts around LM_HEADS_ROWS. */
+static void check_rows_be(const lm_heads *h, row_fn fn, row_fn_be fn_be, const char *what, int din, int dout)
+{
+	const lm_backend *be = h->be;
+	const int counts[] = {1, 2, 5, LM_HEADS_ROWS, LM_HEADS_ROWS + 1, 2 * LM_HEADS_ROWS + 9};
+	int bad = 0;
+	for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+		int n = counts[k];
+		float *in = test_rows(n, din, (int)k + 1), *want = malloc((size_t)n * dout * sizeof *want);
+		float *got = malloc((size_t)n * dout * sizeof *got);
+		float *din_be = to_be(be, in, (size_t)n * din), *dout_be = to_be(be, NULL, (size_t)n * dout);
+		fn(h, in, n, want);
+		fn_be(h, din_be, n, dout_be);
+		be->download(got, dout_be, (size_t)n * dout);
+		if (memcmp(got, want, (size_t)n * dout * sizeof *got)) {
+			diag("%s_be differs from %s at %d rows", what, what, n);
+			bad++;
+		}
+		be->release(din_be), be->release(dout_be);
+		free(in), free(want), free(got);
+	}
+	ok(!bad, "%s_be on backend memory == %s bit for bit (1 to %d rows)", what, what, 2 * LM_HEADS_ROWS + 9);
+}
+
+/* lm_flow_sample_be == lm_flow_sample bit for bit: guided, unguided, s = 1, steps past the
+ * scratch's steps_cap, steps < 1, out == noise. */
+static void check_sample_be(const lm_heads *h)
+{
+	const lm_backend *be = h->be;
+	int L = h->cfg->latent_dim, C = h->cfg->condition_size;
+	float *noise = test_rows(1, L, 11), *cc = test_rows(1, C, 12), *cu = test_rows(1, C, 13);
+	float *want = malloc(L * sizeof *want), *got = malloc(L * sizeof *got);
+	float *noise_be = to_be(be, noise, L), *cc_be = to_be(be, cc, C), *cu_be = to_be(be, cu, C);
+	float *out_be = to_be(be, NULL, L);
+	const struct {
+		float s;
+		int steps, guided;
+	} runs[] = {{2.5f, 10, 1}, {2.5f, 10, 0}, {1.0f, 10, 1}, {3.0f, 2 * h->steps_cap + 3, 1}, {2.0f, 0, 1},
+		    {2.0f, 1, 1}};
+	for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+		const float *u = runs[r].guided ? cu : NULL, *u_be = runs[r].guided ? cu_be : NULL;
+		lm_flow_sample(h, noise, cc, u, runs[r].s, runs[r].steps, want);
+		lm_flow_sample_be(h, noise_be, cc_be, u_be, runs[r].s, runs[r].steps, out_be);
+		be->download(got, out_be, L);
+		ok(!memcmp(got, want, L * sizeof *got), "lm_flow_sample_be == lm_flow_sample bit for bit (s %g, %d steps, %s)",
+		   runs[r].s, runs[r].steps, runs[r].guided ? "with an unconditional row" : "conditional only");
+	}
+	/* in place: out == noise */
+	float *x_be = to_be(be, noise, L);
+	lm_flow_sample(h, noise, cc, cu, 2.5f, 10, want);
+	lm_flow_sample_be(h, x_be, cc_be, cu_be, 2.5f, 10, x_be);
+	be->download(got, x_be, L);
+	ok(!memcmp(got, want, L * sizeof *got), "lm_flow_sample_be in place (out == noise) == lm_flow_sample");
+	be->release(x_be), be->release(noise_be), be->release(cc_be), be->release(cu_be), be->release(out_be);
+	free(noise), free(cc), free(cu), free(want), free(got);
+}
+
 /* A config whose flow width does not fit the weights must be refused with LM_EDATA. */
 static void check_refuse(const lm_config *c, const lm_safetensors *sf)
 {
@@ -221,6 +296,10 @@ int main(int argc, char **argv)
 	check_rows(&h, g, lm_exit_prob, "exit head", "exit_in", "exit_out", cfg.hidden_size, 1);
 	check_velocity(&h, g);
 	check_sample(&h, g);
+	check_rows_be(&h, lm_adapter, lm_adapter_be, "lm_adapter", cfg.latent_dim, cfg.hidden_size);
+	check_rows_be(&h, lm_projector, lm_projector_be, "lm_projector", cfg.hidden_size, cfg.condition_size);
+	check_rows_be(&h, lm_exit_prob, lm_exit_prob_be, "lm_exit_prob", cfg.hidden_size, 1);
+	check_sample_be(&h);
 	check_refuse(&cfg, sf);
 
 	lm_heads_free(&h);
