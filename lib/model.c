@@ -179,23 +179,6 @@ void lm_gen_opts_default(lm_gen_opts *o, const lm_config *c)
 			   .max_tokens = c->max_motion_tokens, .threshold = c->exit_threshold};
 }
 
-/* Runs n text ids through the backbone; the last state goes to h (H). */
-static int run_text(const lm_model *m, lm_kv_cache *kv, const int32_t *ids, int n, float *h, lm_status *st)
-{
-	int H = m->cfg.hidden_size;
-	float *emb = malloc((size_t)n * H * sizeof(float)), *out = malloc((size_t)n * H * sizeof(float));
-	int rc = (!emb || !out) ? lm_fail(st, LM_ENOMEM, "out of memory") : 0;
-	if (!rc)
-		rc = lm_embed_text(&m->bb, ids, n, emb, st);
-	if (!rc)
-		rc = lm_backbone_forward(&m->bb, kv, emb, n, LM_TEXT, out, st);
-	if (!rc)
-		memcpy(h, out + (size_t)(n - 1) * H, H * sizeof(float));
-	free(emb);
-	free(out);
-	return rc;
-}
-
 int lm_t2m_init(lm_t2m **out, const lm_model *m, const lm_gen_opts *o, lm_status *st)
 {
 	*out = NULL;
@@ -206,12 +189,13 @@ int lm_t2m_init(lm_t2m **out, const lm_model *m, const lm_gen_opts *o, lm_status
 	g->m = m;
 	g->o = *o;
 	g->rows = 1;
-	g->h = calloc(2 * (size_t)c->hidden_size, sizeof(float));
-	g->c = calloc(2 * (size_t)c->condition_size, sizeof(float));
-	g->emb = calloc(2 * (size_t)c->hidden_size, sizeof(float));
-	g->z = calloc(c->latent_dim, sizeof(float));
-	g->noise = calloc(c->latent_dim, sizeof(float));
-	g->p = calloc(1, sizeof(float));
+	const lm_backend *be = m->be;
+	g->h = be->alloc(2 * (size_t)c->hidden_size);
+	g->c = be->alloc(2 * (size_t)c->condition_size);
+	g->emb = be->alloc(2 * (size_t)c->hidden_size);
+	g->z = be->alloc(c->latent_dim);
+	g->noise = be->alloc(c->latent_dim);
+	g->p = be->alloc(1);
 	g->host_noise = calloc(c->latent_dim, sizeof(float));
 	lm_rng_seed(&g->rng, o->seed);
 	if (!g->h || !g->c || !g->emb || !g->z || !g->noise || !g->p || !g->host_noise) {
@@ -229,12 +213,10 @@ void lm_t2m_free(lm_t2m *g)
 	for (int b = 0; b < 2; b++)
 		if (g->kv[b].k)
 			lm_kv_free(&g->kv[b], &g->m->bb);
-	free(g->h);
-	free(g->c);
-	free(g->emb);
-	free(g->z);
-	free(g->noise);
-	free(g->p);
+	float *dev[] = {g->h, g->c, g->emb, g->z, g->noise, g->p};
+	for (size_t k = 0; k < sizeof dev / sizeof *dev; k++)
+		if (dev[k])
+			g->m->be->release(dev[k]);
 	free(g->host_noise);
 	free(g);
 }
@@ -249,7 +231,7 @@ int lm_t2m_prefill(lm_t2m *g, int b, const int32_t *ids, int n, lm_status *st)
 	double t0 = now();
 	int max_pos = g->o.max_pos > 0 ? g->o.max_pos : n + g->o.max_tokens + 1;
 	if (lm_kv_init(&g->kv[b], &m->bb, max_pos, st) ||
-	    run_text(m, &g->kv[b], ids, n, g->h + (size_t)b * m->cfg.hidden_size, st))
+	    lm_backbone_prefill(&m->bb, &g->kv[b], ids, n, g->h + (size_t)b * m->cfg.hidden_size, st))
 		return st->code;
 	if (b == 1)
 		g->rows = 2;
@@ -263,7 +245,8 @@ int lm_t2m_exit(lm_t2m *g, int *stop, float *p, lm_status *st)
 	float prob = 0;
 	if (!*stop) {
 		double t0 = now();
-		lm_exit_prob(&g->m->heads, g->h, 1, &prob);
+		lm_exit_prob_be(&g->m->heads, g->h, 1, g->p);
+		g->m->be->download(&prob, g->p, 1);
 		g->times.exit += now() - t0;
 		*stop = g->i > 0 && prob > g->o.threshold; /* at least one latent: no exit at [BOM] */
 	}
@@ -278,10 +261,11 @@ int lm_t2m_draw(lm_t2m *g, float *z, lm_status *st)
 	int guided = g->rows == 2 && g->o.cfg != 1.0f, C = m->cfg.condition_size;
 	double t0 = now();
 	lm_randn(&g->rng, g->host_noise, m->cfg.latent_dim);
-	lm_projector(&m->heads, g->h, 1 + guided, g->c);
-	lm_flow_sample(&m->heads, g->host_noise, g->c, guided ? g->c + C : NULL, g->o.cfg, g->o.steps, g->z);
+	m->be->upload(g->noise, g->host_noise, m->cfg.latent_dim);
+	lm_projector_be(&m->heads, g->h, 1 + guided, g->c);
+	lm_flow_sample_be(&m->heads, g->noise, g->c, guided ? g->c + C : NULL, g->o.cfg, g->o.steps, g->z);
 	if (z)
-		memcpy(z, g->z, m->cfg.latent_dim * sizeof(float));
+		m->be->download(z, g->z, m->cfg.latent_dim);
 	g->i++;
 	g->times.latents = g->i;
 	g->times.flow += now() - t0;
@@ -296,11 +280,12 @@ int lm_t2m_feed(lm_t2m *g, const float *z, lm_status *st)
 		return lm_fail(st, LM_EDATA, "a latent before the stream's prompt");
 	double t0 = now();
 	if (z)
-		memcpy(g->z, z, m->cfg.latent_dim * sizeof(float));
-	lm_adapter(&m->heads, g->z, 1, g->emb);
-	memcpy(g->emb + H, g->emb, H * sizeof(float)); /* the same latent in both sequences */
+		m->be->upload(g->z, z, m->cfg.latent_dim);
+	lm_adapter_be(&m->heads, g->z, 1, g->emb);
+	if (g->rows == 2)
+		m->be->copy(g->emb + H, g->emb, H); /* the same latent in both sequences */
 	lm_kv_cache *kv[2] = {&g->kv[0], &g->kv[1]};
-	if (lm_backbone_step(&m->bb, kv, g->rows, g->emb, LM_MOTION, g->h, st))
+	if (lm_backbone_step_be(&m->bb, kv, g->rows, g->emb, LM_MOTION, g->h, st))
 		return st->code;
 	g->times.backbone += now() - t0;
 	return 0;
@@ -308,14 +293,14 @@ int lm_t2m_feed(lm_t2m *g, const float *z, lm_status *st)
 
 void lm_t2m_set_hidden(lm_t2m *g, const float *h, int rows, int i)
 {
-	memcpy(g->h, h, (size_t)rows * g->m->cfg.hidden_size * sizeof(float));
+	g->m->be->upload(g->h, h, (size_t)rows * g->m->cfg.hidden_size);
 	g->rows = rows;
 	g->i = i;
 }
 
 void lm_t2m_hidden(const lm_t2m *g, float *h)
 {
-	memcpy(h, g->h, (size_t)g->rows * g->m->cfg.hidden_size * sizeof(float));
+	g->m->be->download(h, g->h, (size_t)g->rows * g->m->cfg.hidden_size);
 }
 
 int lm_t2m_begin(lm_t2m **out, const lm_model *m, const char *prompt, const lm_gen_opts *o, lm_status *st)
@@ -377,17 +362,20 @@ int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, 
 		   int32_t **ids_out, int *nids, lm_status *st)
 {
 	const lm_config *c = &m->cfg;
-	int H = c->hidden_size, V = c->vocab_size;
+	const lm_backend *be = m->be;
+	int H = c->hidden_size, V = c->vocab_size, L = c->latent_dim;
 	*text = NULL;
 	const char *tpl = c->m2t_template, *at = strstr(tpl, "{motion}");
 	char *prefix = strndup(tpl, at ? (size_t)(at - tpl) : strlen(tpl));
 	const char *suffix = at ? at + strlen("{motion}") : "";
 	int32_t *pre = NULL, *suf = NULL, *gen = malloc((max_new + 1) * sizeof(int32_t));
 	int npre = 0, nsuf = 0, ngen = 0, rc = 0;
-	float *h = malloc(H * sizeof(float)), *logits = malloc((size_t)V * sizeof(float));
-	float *emb = malloc((size_t)(n > 0 ? n : 1) * H * sizeof(float));
+	float *logits = malloc((size_t)V * sizeof(float));
+	/* backend: the last state (H), its logits (V), the latents (n, L) and their embeddings (n, H) */
+	float *h = be->alloc(H), *dlogits = be->alloc(V);
+	float *z = be->alloc((size_t)(n > 0 ? n : 1) * L), *emb = be->alloc((size_t)(n > 0 ? n : 1) * H);
 	lm_kv_cache kv = {0};
-	if (!prefix || !gen || !h || !logits || !emb) {
+	if (!prefix || !gen || !logits || !h || !dlogits || !z || !emb) {
 		rc = lm_fail(st, LM_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -397,26 +385,26 @@ int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, 
 	if ((rc = lm_kv_init(&kv, &m->bb, npre + n + nsuf + max_new + 3, st)))
 		goto done;
 	int32_t bom = c->bom_token_id, eom = c->eom_token_id;
-	if (npre && (rc = run_text(m, &kv, pre, npre, h, st)))
-		goto done;
-	if ((rc = run_text(m, &kv, &bom, 1, h, st)))
+	if ((rc = lm_backbone_prefill(&m->bb, &kv, pre, npre, h, st)) ||
+	    (rc = lm_backbone_prefill(&m->bb, &kv, &bom, 1, h, st)))
 		goto done;
 	if (n > 0) {
-		lm_adapter(&m->heads, latents, n, emb);
-		if ((rc = lm_backbone_forward(&m->bb, &kv, emb, n, LM_MOTION, NULL, st)))
+		be->upload(z, latents, (size_t)n * L);
+		lm_adapter_be(&m->heads, z, n, emb);
+		if ((rc = lm_backbone_forward_be(&m->bb, &kv, emb, n, LM_MOTION, NULL, st)))
 			goto done;
 	}
-	if ((rc = run_text(m, &kv, &eom, 1, h, st)))
+	if ((rc = lm_backbone_prefill(&m->bb, &kv, &eom, 1, h, st)) ||
+	    (rc = lm_backbone_prefill(&m->bb, &kv, suf, nsuf, h, st)))
 		goto done;
-	if (nsuf && (rc = run_text(m, &kv, suf, nsuf, h, st)))
-		goto done;
-	for (ngen = 0; ngen < max_new;) {
-		lm_logits(&m->bb, h, 1, logits);
+	for (ngen = 0; ngen < max_new;) { /* greedy: only the logits come to the host */
+		lm_logits_be(&m->bb, h, 1, dlogits);
+		be->download(logits, dlogits, V);
 		int32_t id = argmax(logits, V);
 		if (is_eos(c, id))
 			break;
 		gen[ngen++] = id;
-		if (ngen < max_new && (rc = run_text(m, &kv, &id, 1, h, st)))
+		if (ngen < max_new && (rc = lm_backbone_prefill(&m->bb, &kv, &id, 1, h, st)))
 			goto done;
 	}
 	size_t len;
@@ -438,12 +426,14 @@ int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, 
 done:
 	if (kv.k)
 		lm_kv_free(&kv, &m->bb);
+	float *dev[] = {h, dlogits, z, emb};
+	for (size_t k = 0; k < sizeof dev / sizeof *dev; k++)
+		if (dev[k])
+			be->release(dev[k]);
 	free(prefix);
 	free(pre);
 	free(suf);
 	free(gen);
-	free(h);
 	free(logits);
-	free(emb);
 	return rc;
 }
