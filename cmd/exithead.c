@@ -72,10 +72,7 @@ int main(int argc, char **argv)
 	const char *in = lm_cli_input(argc, argv, lm_cli_parse(&cli, argc, argv, &o, &r));
 	r.m = lm_cli_load(&o, LM_PART_HEADS);
 	lm_cli_gen_opts(&o, &r.m->cfg, &r.o);
-	lm_status st = {0};
-	FILE *f = lm_in_open(in, &st);
-	if (!f || lm_loop_run(&stage, f, in, stdout, "stdout", &r, &st))
-		lm_die_status(&st);
+	lm_cli_loop(&stage, in, stdout, "stdout", &r);
 	lm_model_free(r.m);
 	lm_cli_done();
 	return 0;

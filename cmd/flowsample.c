@@ -58,10 +58,7 @@ int main(int argc, char **argv)
 	lm_stage stage = {.kind = "latent", .width = r.m->cfg.latent_dim, .elem = "f32",
 			  .rate = r.m->cfg.fps / r.m->cfg.downsample, .takes = LM_TAKES(LM_FRAME_HIDDEN),
 			  .state_size = sizeof(lm_t2m *), .frame = frame, .release = release};
-	lm_status st = {0};
-	FILE *f = lm_in_open(in, &st);
-	if (!f || lm_loop_run(&stage, f, in, stdout, "stdout", &r, &st))
-		lm_die_status(&st);
+	lm_cli_loop(&stage, in, stdout, "stdout", &r);
 	lm_model_free(r.m);
 	lm_cli_done();
 	return 0;

@@ -116,12 +116,10 @@ int main(int argc, char **argv)
 	const char *in = first < argc ? argv[first] : "-";
 	r.m = lm_cli_load(&o, LM_PART_BACKBONE | LM_PART_HEADS | LM_PART_TOKENIZER |
 				      (r.bvh ? LM_PART_VAE | LM_PART_SKELETON : 0));
-	lm_status st = {0};
-	FILE *f;
 	if (r.bvh)
 		caption_bvh(&r);
-	else if (!(f = lm_in_open(in, &st)) || lm_loop_run(&stage, f, in, NULL, NULL, &r, &st))
-		lm_die_status(&st);
+	else
+		lm_cli_loop(&stage, in, NULL, NULL, &r);
 	if (r.ncaptions == 0)
 		lm_die(LM_EDATA, "%s: no motion latents in the input", in);
 	lm_model_free(r.m);

@@ -77,10 +77,7 @@ int main(int argc, char **argv)
 	lm_model *m = lm_cli_load(&o, LM_PART_BACKBONE | LM_PART_HEADS);
 	lm_stage s = stage;
 	s.kind = "hidden", s.width = m->cfg.hidden_size, s.elem = "f32";
-	lm_status st = {0};
-	FILE *f = lm_in_open(in, &st);
-	if (!f || lm_loop_run(&s, f, in, stdout, "stdout", m, &st))
-		lm_die_status(&st);
+	lm_cli_loop(&s, in, stdout, "stdout", m);
 	lm_model_free(m);
 	lm_cli_done();
 	return 0;

@@ -127,9 +127,11 @@ int main(int argc, char **argv)
 		      .takes = LM_TAKES(LM_FRAME_LATENT) | LM_TAKES(LM_FRAME_FEATURES),
 		      .state_size = sizeof(stream_state), .frame = frame, .finish = finish, .release = release};
 	lm_status st = {0};
-	FILE *f = lm_in_open(in, &st), *out = NULL;
-	if (!f || (r.features && !(out = lm_out_open(r.outpath, &st))) ||
-	    lm_loop_run(&s, f, in, out, r.outpath, &r, &st) || (out && lm_out_commit(out, &st)))
+	FILE *out = NULL;
+	if (r.features && !(out = lm_out_open(r.outpath, &st)))
+		lm_die_status(&st);
+	lm_cli_loop(&s, in, out, r.outpath, &r);
+	if (out && lm_out_commit(out, &st))
 		lm_die_status(&st);
 	if (!r.features && r.nwritten == 0)
 		lm_die(LM_EDATA, "%s: no motion in the input stream", in);

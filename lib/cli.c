@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "backend.h"
 #include "cli.h"
+#include "loop.h"
 #include "model.h"
 
 const char *lm_prog = "llamo";
@@ -424,4 +425,14 @@ void lm_cli_gen_opts(const lm_cli_opts *o, const lm_config *c, lm_gen_opts *g)
 		if (n < g->max_tokens)
 			g->max_tokens = n;
 	}
+}
+
+void lm_cli_loop(const lm_stage *s, const char *in, FILE *out, const char *outname, void *ctx)
+{
+	lm_status st = {0};
+	FILE *f = lm_in_open(in, &st);
+	if (!f || lm_loop_run(s, f, in, out, outname, ctx, &st))
+		lm_die_status(&st);
+	if (f != stdin)
+		fclose(f);
 }

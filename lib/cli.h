@@ -100,6 +100,11 @@ const char *lm_cli_input(int argc, char **argv, int optind);
 struct lm_model;
 struct lm_model *lm_cli_load(const lm_cli_opts *o, unsigned parts);
 
+/* Runs a stage program's loop (lm_loop_run) over the input file in ("-": stdin) and writes to
+ * out (NULL: no frame output), or dies with the error. */
+struct lm_stage;
+void lm_cli_loop(const struct lm_stage *s, const char *in, FILE *out, const char *outname, void *ctx);
+
 /* Generation options: the model's defaults (lm_gen_opts_default), then --seed, --cfg, --steps,
  * --threshold and --seconds (an upper bound on the latents: at least one) from o. Dies with a
  * usage error naming the option when a value is out of range. */
