@@ -20,13 +20,20 @@ static const char *branch_prefix[2] = {"model.", "motion_model."};
 
 /* ---- loading ---- */
 
-/* Loads tensor `name` of shape (d0) or (d0, d1) (d1 = 0: 1-D), converted to F32, into a new
- * backend buffer *dst: the backend's weight format for a matrix, F32 for a vector. */
-static int load_tensor(const lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0,
-		       int d1, float **dst, lm_status *st)
+/* Loads vector `name` (d0), converted to F32, into a new backend buffer *dst. */
+static int load_vector(const lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0, float **dst,
+		       lm_status *st)
+{
+	int64_t shape[1] = {d0};
+	return lm_be_load_tensor(bb->be, sf, "backbone", name, 1, shape, dst, st);
+}
+
+/* Loads matrix `name` (d0, d1) into a new weight *dst in the backend's weight format. */
+static int load_matrix(const lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0, int d1,
+		       lm_weight **dst, lm_status *st)
 {
 	int64_t shape[2] = {d0, d1};
-	return lm_be_load_tensor(bb->be, sf, "backbone", name, d1 > 0 ? 2 : 1, shape, dst, st);
+	return lm_be_load_weight(bb->be, sf, "backbone", name, 2, shape, dst, st);
 }
 
 /* The nine tensors of one branch of layer i. */
@@ -38,23 +45,25 @@ static int load_layer(const lm_backbone *bb, const lm_safetensors *sf, int branc
 	int qd = c->num_attention_heads * c->head_dim, kvd = c->num_key_value_heads * c->head_dim;
 	struct {
 		const char *name;
-		int d0, d1;
-		float **dst;
+		int d0, d1;       /* d1 = 0: a vector */
+		float **vec;      /* where a vector goes */
+		lm_weight **mat;  /* where a matrix goes */
 	} t[] = {
-		{"input_layernorm.weight", H, 0, &ly->input_norm},
-		{"self_attn.q_proj.weight", qd, H, &ly->wq},
-		{"self_attn.k_proj.weight", kvd, H, &ly->wk},
-		{"self_attn.v_proj.weight", kvd, H, &ly->wv},
-		{"self_attn.o_proj.weight", H, qd, &ly->wo},
-		{"post_attention_layernorm.weight", H, 0, &ly->post_norm},
-		{"mlp.gate_proj.weight", I, H, &ly->w_gate},
-		{"mlp.up_proj.weight", I, H, &ly->w_up},
-		{"mlp.down_proj.weight", H, I, &ly->w_down},
+		{"input_layernorm.weight", H, 0, &ly->input_norm, NULL},
+		{"self_attn.q_proj.weight", qd, H, NULL, &ly->wq},
+		{"self_attn.k_proj.weight", kvd, H, NULL, &ly->wk},
+		{"self_attn.v_proj.weight", kvd, H, NULL, &ly->wv},
+		{"self_attn.o_proj.weight", H, qd, NULL, &ly->wo},
+		{"post_attention_layernorm.weight", H, 0, &ly->post_norm, NULL},
+		{"mlp.gate_proj.weight", I, H, NULL, &ly->w_gate},
+		{"mlp.up_proj.weight", I, H, NULL, &ly->w_up},
+		{"mlp.down_proj.weight", H, I, NULL, &ly->w_down},
 	};
 	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
 		char name[256];
 		snprintf(name, sizeof name, "%slayers.%d.%s", branch_prefix[branch], i, t[k].name);
-		int rc = load_tensor(bb, sf, name, t[k].d0, t[k].d1, t[k].dst, st);
+		int rc = t[k].mat ? load_matrix(bb, sf, name, t[k].d0, t[k].d1, t[k].mat, st)
+				  : load_vector(bb, sf, name, t[k].d0, t[k].vec, st);
 		if (rc)
 			return rc;
 	}
@@ -103,11 +112,11 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 		return lm_fail(st, LM_EDATA, "backbone: config has bad sizes (vocab %d, hidden %d, layers %d, "
 			       "heads %d/%d, head_dim %d)", V, H, nl, c->num_attention_heads,
 			       c->num_key_value_heads, c->head_dim);
-	if ((rc = load_tensor(bb, sf, "model.embed_tokens.weight", V, H, &bb->embed, st)))
+	if ((rc = load_matrix(bb, sf, "model.embed_tokens.weight", V, H, &bb->embed, st)))
 		goto fail;
 	if (c->tie_word_embeddings)
 		bb->lm_head = bb->embed;
-	else if ((rc = load_tensor(bb, sf, "lm_head.weight", V, H, &bb->lm_head, st)))
+	else if ((rc = load_matrix(bb, sf, "lm_head.weight", V, H, &bb->lm_head, st)))
 		goto fail;
 	for (int b = 0; b < 2; b++) {
 		bb->layers[b] = calloc(nl, sizeof(lm_layer));
@@ -120,7 +129,7 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 				goto fail;
 		char name[64];
 		snprintf(name, sizeof name, "%snorm.weight", branch_prefix[b]);
-		if ((rc = load_tensor(bb, sf, name, H, 0, &bb->final_norm[b], st)))
+		if ((rc = load_vector(bb, sf, name, H, &bb->final_norm[b], st)))
 			goto fail;
 	}
 	float *inv = malloc((size_t)(c->head_dim / 2) * sizeof(float));
@@ -150,23 +159,32 @@ static void release(const lm_backend *be, float **p)
 	*p = NULL;
 }
 
+static void release_weight(const lm_backend *be, lm_weight **w)
+{
+	if (*w)
+		be->release_weight(*w);
+	*w = NULL;
+}
+
 void lm_backbone_free(lm_backbone *bb)
 {
 	if (!bb || !bb->be)
 		return;
 	const lm_backend *be = bb->be;
 	if (bb->lm_head != bb->embed)
-		release(be, &bb->lm_head);
+		release_weight(be, &bb->lm_head);
 	bb->lm_head = NULL;
-	release(be, &bb->embed);
+	release_weight(be, &bb->embed);
 	for (int b = 0; b < 2; b++) {
 		if (bb->layers[b]) {
 			for (int i = 0; i < bb->cfg->num_hidden_layers; i++) {
 				lm_layer *ly = &bb->layers[b][i];
-				float **w[] = {&ly->input_norm, &ly->wq, &ly->wk, &ly->wv, &ly->wo,
-					       &ly->post_norm, &ly->w_gate, &ly->w_up, &ly->w_down};
+				lm_weight **w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up,
+						   &ly->w_down};
 				for (size_t k = 0; k < sizeof w / sizeof w[0]; k++)
-					release(be, w[k]);
+					release_weight(be, w[k]);
+				release(be, &ly->input_norm);
+				release(be, &ly->post_norm);
 			}
 			free(bb->layers[b]);
 			bb->layers[b] = NULL;

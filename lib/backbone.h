@@ -11,17 +11,17 @@ enum { LM_TEXT = 0, LM_MOTION = 1 };
 
 typedef struct lm_layer {        /* one branch of one layer; backend memory */
 	float *input_norm;       /* (H) */
-	float *wq, *wk, *wv, *wo; /* (nh*hd, H), (nkv*hd, H), (nkv*hd, H), (H, nh*hd) */
+	lm_weight *wq, *wk, *wv, *wo; /* (nh*hd, H), (nkv*hd, H), (nkv*hd, H), (H, nh*hd) */
 	float *post_norm;        /* (H) */
-	float *w_gate, *w_up;    /* (I, H) */
-	float *w_down;           /* (H, I) */
+	lm_weight *w_gate, *w_up; /* (I, H) */
+	lm_weight *w_down;       /* (H, I) */
 } lm_layer;
 
 typedef struct lm_backbone {
 	const lm_config *cfg;
 	const lm_backend *be;
-	float *embed;           /* (V, H) */
-	float *lm_head;         /* (V, H); equals embed when tied */
+	lm_weight *embed;       /* (V, H) */
+	lm_weight *lm_head;     /* (V, H); equals embed when tied */
 	lm_layer *layers[2];    /* [LM_TEXT | LM_MOTION][num_hidden_layers] */
 	float *final_norm[2];   /* (H) each */
 	float *inv_freq;        /* (hd/2) llama3-scaled, backend memory */

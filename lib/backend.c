@@ -48,25 +48,51 @@ float *lm_be_upload_new(const lm_backend *be, const float *host, size_t n)
 	return p;
 }
 
-float *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n)
+lm_weight *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n)
 {
 	return n ? be->upload_weight(host, n) : be->upload_weight(NULL, 1);
+}
+
+/* The tensor as F32 host memory (*host malloc'd) and its element count. */
+static int load_host(const lm_safetensors *sf, const char *name, int ndim, const int64_t *shape, float **host,
+		     size_t *n, lm_status *st)
+{
+	int rc = lm_st_load_f32(sf, name, ndim, shape, host, st);
+	*n = 1;
+	for (int i = 0; i < ndim; i++)
+		*n *= (size_t)shape[i];
+	return rc;
+}
+
+static int no_memory(const lm_backend *be, const char *who, const char *name, size_t n, lm_status *st)
+{
+	return lm_fail(st, LM_ENOMEM, "%s: out of %s memory for '%s' (%zu floats)", who, be->name, name, n);
 }
 
 int lm_be_load_tensor(const lm_backend *be, const lm_safetensors *sf, const char *who,
 		      const char *name, int ndim, const int64_t *shape, float **dst, lm_status *st)
 {
 	float *host = NULL;
-	int rc = lm_st_load_f32(sf, name, ndim, shape, &host, st);
+	size_t n;
+	*dst = NULL;
+	int rc = load_host(sf, name, ndim, shape, &host, &n, st);
 	if (rc)
 		return rc;
-	size_t n = 1;
-	for (int i = 0; i < ndim; i++)
-		n *= (size_t)shape[i];
-	*dst = ndim >= 2 ? lm_be_upload_weight(be, host, n) : lm_be_upload_new(be, host, n);
+	*dst = lm_be_upload_new(be, host, n);
 	free(host);
-	if (!*dst)
-		return lm_fail(st, LM_ENOMEM, "%s: out of %s memory for '%s' (%zu floats)", who, be->name,
-			       name, n);
-	return 0;
+	return *dst ? 0 : no_memory(be, who, name, n, st);
+}
+
+int lm_be_load_weight(const lm_backend *be, const lm_safetensors *sf, const char *who,
+		      const char *name, int ndim, const int64_t *shape, lm_weight **dst, lm_status *st)
+{
+	float *host = NULL;
+	size_t n;
+	*dst = NULL;
+	int rc = load_host(sf, name, ndim, shape, &host, &n, st);
+	if (rc)
+		return rc;
+	*dst = lm_be_upload_weight(be, host, n);
+	free(host);
+	return *dst ? 0 : no_memory(be, who, name, n, st);
 }

@@ -74,26 +74,26 @@ static int balloc(const lm_heads *h, size_t n, float **dst, const char *what, lm
 	return 0;
 }
 
-/* Allocates and loads tensor `name` (see load_into): a matrix in the backend's weight format, a
- * vector in F32. */
-static int load_new(const lm_heads *h, const lm_safetensors *sf, const char *name, int d0, int d1,
-		    float **dst, lm_status *st)
+/* Allocates and loads vector `name` (d0) in F32. */
+static int load_new(const lm_heads *h, const lm_safetensors *sf, const char *name, int d0, float **dst,
+		    lm_status *st)
 {
-	int64_t shape[2] = {d0, d1};
-	return lm_be_load_tensor(h->be, sf, "heads", name, d1 > 0 ? 2 : 1, shape, dst, st);
+	int64_t shape[1] = {d0};
+	return lm_be_load_tensor(h->be, sf, "heads", name, 1, shape, dst, st);
 }
 
-/* A Linear `prefix`.weight (out, in) and `prefix`.bias (out). */
+/* A Linear `prefix`.weight (out, in), a weight, and `prefix`.bias (out). */
 static int load_linear(const lm_heads *h, const lm_safetensors *sf, const char *prefix, int out, int in,
-		       float **w, float **b, lm_status *st)
+		       lm_weight **w, float **b, lm_status *st)
 {
 	char name[160];
+	int64_t shape[2] = {out, in};
 	int rc;
 	snprintf(name, sizeof name, "%s.weight", prefix);
-	if ((rc = load_new(h, sf, name, out, in, w, st)))
+	if ((rc = lm_be_load_weight(h->be, sf, "heads", name, 2, shape, w, st)))
 		return rc;
 	snprintf(name, sizeof name, "%s.bias", prefix);
-	return load_new(h, sf, name, out, 0, b, st);
+	return load_new(h, sf, name, out, b, st);
 }
 
 /* The same with the weight into host memory w (out*in floats) and the bias into preallocated
@@ -128,7 +128,7 @@ static int load_mlp_norm(const lm_heads *h, const lm_safetensors *sf, const char
 	if ((rc = load_linear(h, sf, name, out, hidden, &m->w2, &m->b2, st)))
 		return rc;
 	snprintf(name, sizeof name, "%s.norm.weight", prefix);
-	return load_new(h, sf, name, out, 0, &m->norm, st);
+	return load_new(h, sf, name, out, &m->norm, st);
 }
 
 static int load_exit(lm_heads *h, const lm_safetensors *sf, lm_status *st)
@@ -176,10 +176,10 @@ static int load_flow(lm_heads *h, const lm_safetensors *sf, lm_status *st)
 		char p[96], name[160];
 		snprintf(p, sizeof p, "flow_head.res_blocks.%d", j);
 		snprintf(name, sizeof name, "%s.in_ln.weight", p);
-		if ((rc = load_new(h, sf, name, W, 0, &b->ln_w, st)))
+		if ((rc = load_new(h, sf, name, W, &b->ln_w, st)))
 			goto out;
 		snprintf(name, sizeof name, "%s.in_ln.bias", p);
-		if ((rc = load_new(h, sf, name, W, 0, &b->ln_b, st)))
+		if ((rc = load_new(h, sf, name, W, &b->ln_b, st)))
 			goto out;
 		snprintf(name, sizeof name, "%s.mlp.0", p);
 		if ((rc = load_linear(h, sf, name, W, W, &b->w0, &b->b0, st)))
@@ -326,9 +326,15 @@ static void rel(const lm_backend *be, float *p)
 		be->release(p);
 }
 
+static void relw(const lm_backend *be, lm_weight *w)
+{
+	if (w)
+		be->release_weight(w);
+}
+
 static void free_mlp_norm(const lm_backend *be, lm_mlp_norm *m)
 {
-	rel(be, m->w1), rel(be, m->b1), rel(be, m->w2), rel(be, m->b2), rel(be, m->norm);
+	relw(be, m->w1), rel(be, m->b1), relw(be, m->w2), rel(be, m->b2), rel(be, m->norm);
 }
 
 void lm_heads_free(lm_heads *h)
@@ -339,16 +345,19 @@ void lm_heads_free(lm_heads *h)
 	free_mlp_norm(be, &h->adapter);
 	free_mlp_norm(be, &h->projector);
 	for (int i = 0; i < LM_EXIT_MAX; i++)
-		rel(be, h->exit_w[i]), rel(be, h->exit_b[i]);
-	float *owned[] = {h->in_w, h->in_b, h->t0_w, h->t0_b, h->t2_w, h->t2_b, h->cond_w, h->cond_b,
-			  h->fin_w, h->fin_b, h->ada_all, h->ada_all_b, h->s_in, h->s_a, h->s_b, h->s_out, h->s_x,
-			  h->s_h, h->s_v, h->s_cemb, h->s_temb, h->s_t1, h->s_t2, h->s_y, h->s_yc, h->s_mod};
+		relw(be, h->exit_w[i]), rel(be, h->exit_b[i]);
+	lm_weight *weights[] = {h->in_w, h->t0_w, h->t2_w, h->cond_w, h->fin_w, h->ada_all};
+	for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++)
+		relw(be, weights[i]);
+	float *owned[] = {h->in_b, h->t0_b, h->t2_b, h->cond_b, h->fin_b, h->ada_all_b, h->s_in, h->s_a,
+			  h->s_b, h->s_out, h->s_x, h->s_h, h->s_v, h->s_cemb, h->s_temb, h->s_t1, h->s_t2,
+			  h->s_y, h->s_yc, h->s_mod};
 	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
 		rel(be, owned[i]);
 	if (h->blocks)
 		for (int j = 0; j < h->cfg->flow_depth; j++) {
 			lm_flow_block *b = &h->blocks[j];
-			rel(be, b->ln_w), rel(be, b->ln_b), rel(be, b->w0), rel(be, b->b0), rel(be, b->w2),
+			rel(be, b->ln_w), rel(be, b->ln_b), relw(be, b->w0), rel(be, b->b0), relw(be, b->w2),
 				rel(be, b->b2);
 		}
 	free(h->blocks);

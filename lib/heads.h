@@ -18,14 +18,15 @@
 
 typedef struct lm_mlp_norm { /* Linear, GELU, Linear, RMSNorm: adapter and projector */
 	int in, hidden, out;
-	float *w1, *b1; /* (hidden, in), (hidden) */
-	float *w2, *b2; /* (out, hidden), (out) */
+	lm_weight *w1; float *b1; /* (hidden, in), (hidden) */
+	lm_weight *w2; float *b2; /* (out, hidden), (out) */
 	float *norm;    /* (out) */
 } lm_mlp_norm;
 
 typedef struct lm_flow_block {
 	float *ln_w, *ln_b;     /* (W) */
-	float *w0, *b0, *w2, *b2; /* (W, W), (W) */
+	lm_weight *w0, *w2;     /* (W, W) */
+	float *b0, *b2;         /* (W) */
 	float *ada_b;           /* (3W): rows of ada_all_b, not separately owned (the weights: ada_all) */
 } lm_flow_block;
 
@@ -35,21 +36,23 @@ typedef struct lm_heads {
 	lm_mlp_norm adapter, projector;
 	/* exit head: num_layers Linears */
 	int exit_n;
-	float *exit_w[LM_EXIT_MAX], *exit_b[LM_EXIT_MAX];
-	/* flow head */
-	float *in_w, *in_b;       /* (W, L) */
-	float *t0_w, *t0_b;       /* (W, R) */
-	float *t2_w, *t2_b;       /* (W, W) */
-	float *cond_w, *cond_b;   /* (W, C) */
+	lm_weight *exit_w[LM_EXIT_MAX];
+	float *exit_b[LM_EXIT_MAX];
+	/* flow head: Linears (out, in) and their biases (out) */
+	lm_weight *in_w; float *in_b;     /* (W, L) */
+	lm_weight *t0_w; float *t0_b;     /* (W, R) */
+	lm_weight *t2_w; float *t2_b;     /* (W, W) */
+	lm_weight *cond_w; float *cond_b; /* (W, C) */
 	lm_flow_block *blocks;    /* depth */
 	float *fin_ada_b;         /* (2W): rows of ada_all_b, not separately owned */
-	float *fin_w, *fin_b;     /* (L, W) */
+	lm_weight *fin_w; float *fin_b;   /* (L, W) */
 
 	/* Every adaLN Linear stacked into one: rows j*3W.. are block j's (shift, scale, gate), rows
 	 * depth*3W.. the final layer's (shift, scale). One product gives a whole modulation row.
 	 * ada_all is in the backend's weight format (upload_weight): one matrix, no row pointers. */
 	int mod_stride;           /* depth*3W + 2W */
-	float *ada_all, *ada_all_b; /* (mod_stride, W), (mod_stride) */
+	lm_weight *ada_all;       /* (mod_stride, W) */
+	float *ada_all_b;         /* (mod_stride) */
 
 	/* scratch, backend memory; M = max(2 * steps_cap, LM_HEADS_ROWS) modulation rows */
 	int steps_cap;            /* Euler steps whose modulations are computed in one product */

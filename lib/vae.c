@@ -34,11 +34,17 @@ static int conv_pad(const lm_conv *c)
 
 /* ---- loading ---- */
 
+/* matrices (conv and Linear weights) in the backend's weight format, biases in F32 */
 static int load_tensor(const lm_vae *v, const lm_safetensors *sf, const char *name, int ndim,
 		       const int64_t *shape, float **dst, lm_status *st)
 {
-	/* matrices (conv and Linear weights) in the backend's weight format, biases in F32 */
 	return lm_be_load_tensor(v->be, sf, "vae", name, ndim, shape, dst, st);
+}
+
+static int load_weight(const lm_vae *v, const lm_safetensors *sf, const char *name, int ndim,
+		       const int64_t *shape, lm_weight **dst, lm_status *st)
+{
+	return lm_be_load_weight(v->be, sf, "vae", name, ndim, shape, dst, st);
 }
 
 /* prefix.weight (cout, cin, k) and prefix.bias (cout) */
@@ -50,21 +56,21 @@ static int load_conv(const lm_vae *v, const lm_safetensors *sf, lm_conv *c, cons
 	int rc;
 	*c = (lm_conv){.cin = cin, .cout = cout, .k = k, .stride = stride, .dil = dil};
 	snprintf(name, sizeof name, "%s.weight", prefix);
-	if ((rc = load_tensor(v, sf, name, 3, ws, &c->w, st)))
+	if ((rc = load_weight(v, sf, name, 3, ws, &c->w, st)))
 		return rc;
 	snprintf(name, sizeof name, "%s.bias", prefix);
 	return load_tensor(v, sf, name, 1, bs, &c->b, st);
 }
 
 /* prefix.weight (out, in) and prefix.bias (out) */
-static int load_linear(const lm_vae *v, const lm_safetensors *sf, float **w, float **b,
+static int load_linear(const lm_vae *v, const lm_safetensors *sf, lm_weight **w, float **b,
 		       const char *prefix, int in, int out, lm_status *st)
 {
 	char name[256];
 	int64_t ws[2] = {out, in}, bs[1] = {out};
 	int rc;
 	snprintf(name, sizeof name, "%s.weight", prefix);
-	if ((rc = load_tensor(v, sf, name, 2, ws, w, st)))
+	if ((rc = load_weight(v, sf, name, 2, ws, w, st)))
 		return rc;
 	snprintf(name, sizeof name, "%s.bias", prefix);
 	return load_tensor(v, sf, name, 1, bs, b, st);
@@ -165,10 +171,11 @@ int lm_vae_load(lm_vae *v, const lm_config *c, const lm_safetensors *sf, const l
 static void conv_free(const lm_backend *be, lm_conv *c)
 {
 	if (c->w)
-		be->release(c->w);
+		be->release_weight(c->w);
 	if (c->b)
 		be->release(c->b);
-	c->w = c->b = NULL;
+	c->w = NULL;
+	c->b = NULL;
 }
 
 static void convs_free(const lm_backend *be, lm_conv *c, size_t n)
@@ -194,10 +201,14 @@ void lm_vae_free(lm_vae *v)
 	convs_free(be, v->enc_res, nres);
 	convs_free(be, v->dec_up, v->down_t);
 	convs_free(be, v->dec_res, nres);
-	float *lin[4] = {v->enc_proj_w, v->enc_proj_b, v->dec_proj_w, v->dec_proj_b};
-	for (int i = 0; i < 4; i++)
-		if (lin[i])
-			be->release(lin[i]);
+	lm_weight *lin_w[2] = {v->enc_proj_w, v->dec_proj_w};
+	float *lin_b[2] = {v->enc_proj_b, v->dec_proj_b};
+	for (int i = 0; i < 2; i++) {
+		if (lin_w[i])
+			be->release_weight(lin_w[i]);
+		if (lin_b[i])
+			be->release(lin_b[i]);
+	}
 	memset(v, 0, sizeof *v);
 }
 

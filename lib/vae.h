@@ -10,8 +10,8 @@
 #include "safetensors.h"
 
 /* One causal Conv1d: left zero padding (k-1)*dil + 1 - stride rows, then torch Conv1d.
- * w (cout, cin, k) torch layout, b (cout), both in backend memory. */
-typedef struct lm_conv { int cin, cout, k, stride, dil; float *w, *b; } lm_conv;
+ * w (cout, cin, k) torch layout, a weight; b (cout); both in backend memory. */
+typedef struct lm_conv { int cin, cout, k, stride, dil; lm_weight *w; float *b; } lm_conv;
 
 typedef struct lm_vae {
 	const lm_config *cfg;
@@ -23,9 +23,11 @@ typedef struct lm_vae {
 	lm_conv enc_in, enc_out;
 	lm_conv *enc_down;   /* down_t */
 	lm_conv *enc_res;    /* down_t * depth * 2: [(s*depth + r)*2 + 0|1] = conv1|conv2 */
-	float *enc_proj_w, *enc_proj_b; /* (2L, K) */
+	lm_weight *enc_proj_w;          /* (2L, K) */
+	float *enc_proj_b;              /* (2L) */
 	/* decoder */
-	float *dec_proj_w, *dec_proj_b; /* (K, L) */
+	lm_weight *dec_proj_w;          /* (K, L) */
+	float *dec_proj_b;              /* (K) */
 	lm_conv dec_in, dec_mid, dec_out;
 	lm_conv *dec_res;    /* down_t * depth * 2 */
 	lm_conv *dec_up;     /* down_t */
