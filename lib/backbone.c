@@ -21,23 +21,23 @@ static const char *branch_prefix[2] = {"model.", "motion_model."};
 /* ---- loading ---- */
 
 /* Loads vector `name` (d0), converted to F32, into a new backend buffer *dst. */
-static int load_vector(const lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0, float **dst,
+static int load_vector(lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0, float **dst,
 		       lm_status *st)
 {
 	int64_t shape[1] = {d0};
-	return lm_be_load_tensor(bb->be, sf, "backbone", name, 1, shape, dst, st);
+	return lm_owned_load_tensor(&bb->owned, sf, "backbone", name, 1, shape, dst, st);
 }
 
 /* Loads matrix `name` (d0, d1) into a new weight *dst in the backend's weight format. */
-static int load_matrix(const lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0, int d1,
+static int load_matrix(lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0, int d1,
 		       lm_weight **dst, lm_status *st)
 {
 	int64_t shape[2] = {d0, d1};
-	return lm_be_load_weight(bb->be, sf, "backbone", name, 2, shape, dst, st);
+	return lm_owned_load_weight(&bb->owned, sf, "backbone", name, 2, shape, dst, st);
 }
 
 /* The nine tensors of one branch of layer i. */
-static int load_layer(const lm_backbone *bb, const lm_safetensors *sf, int branch, int i, lm_layer *ly,
+static int load_layer(lm_backbone *bb, const lm_safetensors *sf, int branch, int i, lm_layer *ly,
 		      lm_status *st)
 {
 	const lm_config *c = bb->cfg;
@@ -106,6 +106,7 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 	memset(bb, 0, sizeof *bb);
 	bb->cfg = c;
 	bb->be = be;
+	lm_owned_init(&bb->owned, be);
 	int V = c->vocab_size, H = c->hidden_size, nl = c->num_hidden_layers, rc;
 	if (V < 1 || H < 1 || nl < 1 || c->num_attention_heads < 1 || c->num_key_value_heads < 1 ||
 	    c->head_dim < 2 || c->head_dim % 2 || c->num_attention_heads % c->num_key_value_heads)
@@ -138,7 +139,8 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 		goto fail;
 	}
 	rope_inv_freq(c, inv);
-	bb->inv_freq = lm_be_upload_new(be, inv, c->head_dim / 2);
+	if ((bb->inv_freq = lm_owned_alloc(&bb->owned, c->head_dim / 2)))
+		be->upload(bb->inv_freq, inv, c->head_dim / 2);
 	free(inv);
 	if (!bb->inv_freq) {
 		rc = lm_fail(st, LM_ENOMEM, "backbone: out of %s memory", be->name);
@@ -147,8 +149,6 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 	return 0;
 fail:
 	lm_backbone_free(bb);
-	bb->cfg = c;
-	bb->be = be;
 	return rc;
 }
 
@@ -159,39 +159,19 @@ static void release(const lm_backend *be, float **p)
 	*p = NULL;
 }
 
-static void release_weight(const lm_backend *be, lm_weight **w)
-{
-	if (*w)
-		be->release_weight(*w);
-	*w = NULL;
-}
-
 void lm_backbone_free(lm_backbone *bb)
 {
 	if (!bb || !bb->be)
 		return;
+	const lm_config *c = bb->cfg;
 	const lm_backend *be = bb->be;
-	if (bb->lm_head != bb->embed)
-		release_weight(be, &bb->lm_head);
-	bb->lm_head = NULL;
-	release_weight(be, &bb->embed);
-	for (int b = 0; b < 2; b++) {
-		if (bb->layers[b]) {
-			for (int i = 0; i < bb->cfg->num_hidden_layers; i++) {
-				lm_layer *ly = &bb->layers[b][i];
-				lm_weight **w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up,
-						   &ly->w_down};
-				for (size_t k = 0; k < sizeof w / sizeof w[0]; k++)
-					release_weight(be, w[k]);
-				release(be, &ly->input_norm);
-				release(be, &ly->post_norm);
-			}
-			free(bb->layers[b]);
-			bb->layers[b] = NULL;
-		}
-		release(be, &bb->final_norm[b]);
-	}
-	release(be, &bb->inv_freq);
+	lm_owned_free(&bb->owned);
+	free(bb->layers[0]);
+	free(bb->layers[1]);
+	memset(bb, 0, sizeof *bb);
+	bb->cfg = c;
+	bb->be = be;
+	lm_owned_init(&bb->owned, be);
 }
 
 /* ---- kv cache and scratch ---- */

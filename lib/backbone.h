@@ -25,6 +25,7 @@ typedef struct lm_backbone {
 	lm_layer *layers[2];    /* [LM_TEXT | LM_MOTION][num_hidden_layers] */
 	float *final_norm[2];   /* (H) each */
 	float *inv_freq;        /* (hd/2) llama3-scaled, backend memory */
+	lm_owned owned;         /* every buffer above (the pointers are views into it) */
 } lm_backbone;
 
 typedef struct lm_kv_cache {

@@ -121,6 +121,39 @@ int lm_be_load_tensor(const lm_backend *be, const struct lm_safetensors *sf, con
 int lm_be_load_weight(const lm_backend *be, const struct lm_safetensors *sf, const char *who,
 		      const char *name, int ndim, const int64_t *shape, lm_weight **dst, lm_status *st);
 
+/* ---- lib/backend.c: the buffers a model part owns ---- */
+
+/* Every backend buffer and weight that one model part (backbone, heads, VAE) loaded or allocated,
+ * in one list, so that its free function is one call (lm_owned_free) instead of a hand-kept list
+ * of pointers. The part's structs keep plain pointers into what the list owns. */
+typedef struct lm_owned {
+	const lm_backend *be;
+	int n, cap;
+	struct lm_owned_item {
+		void *p;
+		int is_weight; /* lm_weight * (release_weight), else float * (release) */
+	} *item;
+} lm_owned;
+
+/* An empty list for buffers on be (also what a zeroed lm_owned with be set is). */
+void lm_owned_init(lm_owned *o, const lm_backend *be);
+/* be->alloc(n) (n zeroed floats, at least 1) owned by o; NULL when out of memory. */
+float *lm_owned_alloc(lm_owned *o, size_t n);
+/* lm_be_upload_weight(o->be, host, n) owned by o; NULL when out of memory. */
+lm_weight *lm_owned_upload_weight(lm_owned *o, const float *host, size_t n);
+/* lm_be_load_tensor / lm_be_load_weight on o->be, the new buffer owned by o (LM_ENOMEM when o
+ * cannot record it: then nothing is kept). */
+int lm_owned_load_tensor(lm_owned *o, const struct lm_safetensors *sf, const char *who, const char *name,
+			 int ndim, const int64_t *shape, float **dst, lm_status *st);
+int lm_owned_load_weight(lm_owned *o, const struct lm_safetensors *sf, const char *who, const char *name,
+			 int ndim, const int64_t *shape, lm_weight **dst, lm_status *st);
+/* A torch nn.Linear(in, out): `prefix`.weight (out, in), torch's weight shape, as a weight and
+ * `prefix`.bias (out) in float32, both owned by o. Errors: those of the loaders. */
+int lm_owned_load_linear(lm_owned *o, const struct lm_safetensors *sf, const char *who, const char *prefix,
+			 int out, int in, lm_weight **w, float **b, lm_status *st);
+/* Releases everything o owns, newest first; o is then empty (o->be kept). Zeroed o: nothing. */
+void lm_owned_free(lm_owned *o);
+
 /* The CUDA backend (kernels/backend_cuda.cu), set up on first call: 0 and *be, or LM_EUNAVAIL
  * with the reason. Built only with CUDA=1; programs use lm_backend_get. */
 int lm_cuda_open(const lm_backend **be, lm_status *st);

@@ -66,34 +66,27 @@ static int load_into(const lm_heads *h, const lm_safetensors *sf, const char *na
 	return 0;
 }
 
-static int balloc(const lm_heads *h, size_t n, float **dst, const char *what, lm_status *st)
+static int balloc(lm_heads *h, size_t n, float **dst, const char *what, lm_status *st)
 {
-	*dst = h->be->alloc(n ? n : 1);
+	*dst = lm_owned_alloc(&h->owned, n);
 	if (!*dst)
 		return lm_fail(st, LM_ENOMEM, "heads: out of memory for %s (%zu floats)", what, n);
 	return 0;
 }
 
 /* Allocates and loads vector `name` (d0) in F32. */
-static int load_new(const lm_heads *h, const lm_safetensors *sf, const char *name, int d0, float **dst,
+static int load_new(lm_heads *h, const lm_safetensors *sf, const char *name, int d0, float **dst,
 		    lm_status *st)
 {
 	int64_t shape[1] = {d0};
-	return lm_be_load_tensor(h->be, sf, "heads", name, 1, shape, dst, st);
+	return lm_owned_load_tensor(&h->owned, sf, "heads", name, 1, shape, dst, st);
 }
 
-/* A Linear `prefix`.weight (out, in), a weight, and `prefix`.bias (out). */
-static int load_linear(const lm_heads *h, const lm_safetensors *sf, const char *prefix, int out, int in,
+/* A Linear `prefix`.weight (out, in), a weight, and `prefix`.bias (out) */
+static int load_linear(lm_heads *h, const lm_safetensors *sf, const char *prefix, int out, int in,
 		       lm_weight **w, float **b, lm_status *st)
 {
-	char name[160];
-	int64_t shape[2] = {out, in};
-	int rc;
-	snprintf(name, sizeof name, "%s.weight", prefix);
-	if ((rc = lm_be_load_weight(h->be, sf, "heads", name, 2, shape, w, st)))
-		return rc;
-	snprintf(name, sizeof name, "%s.bias", prefix);
-	return load_new(h, sf, name, out, b, st);
+	return lm_owned_load_linear(&h->owned, sf, "heads", prefix, out, in, w, b, st);
 }
 
 /* The same with the weight into host memory w (out*in floats) and the bias into preallocated
@@ -115,7 +108,7 @@ static int load_linear_into(const lm_heads *h, const lm_safetensors *sf, const c
 }
 
 /* prefix.fc1 (hidden, in), prefix.fc2 (out, hidden), prefix.norm (out) */
-static int load_mlp_norm(const lm_heads *h, const lm_safetensors *sf, const char *prefix, int in,
+static int load_mlp_norm(lm_heads *h, const lm_safetensors *sf, const char *prefix, int in,
 			 int hidden, int out, lm_mlp_norm *m, lm_status *st)
 {
 	char name[160];
@@ -196,7 +189,7 @@ static int load_flow(lm_heads *h, const lm_safetensors *sf, lm_status *st)
 	if ((rc = load_linear_into(h, sf, "flow_head.final_layer.adaLN_modulation.1", 2 * W, W,
 				   ada + (size_t)D * 3 * W * W, h->fin_ada_b, st)))
 		goto out;
-	h->ada_all = lm_be_upload_weight(h->be, ada, (size_t)h->mod_stride * W);
+	h->ada_all = lm_owned_upload_weight(&h->owned, ada, (size_t)h->mod_stride * W);
 	if (!h->ada_all)
 		rc = lm_fail(st, LM_ENOMEM, "heads: out of memory for the adaLN weights");
 out:
@@ -288,6 +281,7 @@ int lm_heads_load(lm_heads *h, const lm_config *c, const lm_safetensors *sf, con
 	memset(h, 0, sizeof *h);
 	h->cfg = c;
 	h->be = be;
+	lm_owned_init(&h->owned, be);
 	int rc = check_sizes(c, st);
 	if (!rc)
 		rc = load_mlp_norm(h, sf, "motion_adapter", c->latent_dim, c->adapter_hidden_size, c->hidden_size,
@@ -320,46 +314,16 @@ int lm_heads_reserve(lm_heads *h, int steps, lm_status *st)
 	return alloc_steps(h, steps, st);
 }
 
-static void rel(const lm_backend *be, float *p)
-{
-	if (p)
-		be->release(p);
-}
-
-static void relw(const lm_backend *be, lm_weight *w)
-{
-	if (w)
-		be->release_weight(w);
-}
-
-static void free_mlp_norm(const lm_backend *be, lm_mlp_norm *m)
-{
-	relw(be, m->w1), rel(be, m->b1), relw(be, m->w2), rel(be, m->b2), rel(be, m->norm);
-}
-
 void lm_heads_free(lm_heads *h)
 {
 	const lm_backend *be = h->be;
 	if (!be)
 		return;
-	free_mlp_norm(be, &h->adapter);
-	free_mlp_norm(be, &h->projector);
-	for (int i = 0; i < LM_EXIT_MAX; i++)
-		relw(be, h->exit_w[i]), rel(be, h->exit_b[i]);
-	lm_weight *weights[] = {h->in_w, h->t0_w, h->t2_w, h->cond_w, h->fin_w, h->ada_all};
-	for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++)
-		relw(be, weights[i]);
-	float *owned[] = {h->in_b, h->t0_b, h->t2_b, h->cond_b, h->fin_b, h->ada_all_b, h->s_in, h->s_a,
-			  h->s_b, h->s_out, h->s_x, h->s_h, h->s_v, h->s_cemb, h->s_temb, h->s_t1, h->s_t2,
-			  h->s_y, h->s_yc, h->s_mod};
-	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
-		rel(be, owned[i]);
-	if (h->blocks)
-		for (int j = 0; j < h->cfg->flow_depth; j++) {
-			lm_flow_block *b = &h->blocks[j];
-			rel(be, b->ln_w), rel(be, b->ln_b), relw(be, b->w0), rel(be, b->b0), relw(be, b->w2),
-				rel(be, b->b2);
-		}
+	lm_owned_free(&h->owned);
+	float *steps[] = {h->s_temb, h->s_t1, h->s_t2, h->s_y, h->s_yc, h->s_mod};
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+		if (steps[i])
+			be->release(steps[i]);
 	free(h->blocks);
 	free(h->host_t);
 	free(h->host_ids);

@@ -70,6 +70,9 @@ typedef struct lm_heads {
 	int32_t *host_ids;        /* (M) host: gather indices */
 	/* the sampler's ODE loop captured as one graph, on backends with graph hooks (heads.c) */
 	struct lm_flow_graph *graph;
+	/* every weight, bias and the row scratch (the pointers above are views into it); the
+	 * step-sized scratch (s_temb .. s_mod) is owned separately, as lm_heads_reserve regrows it */
+	lm_owned owned;
 } lm_heads;
 
 /* Loads and validates every head tensor (docs/model-format.md 3: motion_adapter.*,

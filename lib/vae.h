@@ -31,6 +31,7 @@ typedef struct lm_vae {
 	lm_conv dec_in, dec_mid, dec_out;
 	lm_conv *dec_res;    /* down_t * depth * 2 */
 	lm_conv *dec_up;     /* down_t */
+	lm_owned owned;      /* every weight and bias (the pointers above are views into it) */
 } lm_vae;
 
 /* Loads the `vae.` tensors of sf (names and shapes: docs/model-format.md 3) with the sizes of c
