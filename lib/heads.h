@@ -58,20 +58,34 @@ typedef struct lm_heads {
 	int steps_cap;            /* Euler steps whose modulations are computed in one product */
 	int mod_rows;             /* M */
 	int maxdim;               /* max(L, H, A, P, C, E, W) */
-	float *s_in, *s_a, *s_b;  /* (LM_HEADS_ROWS, maxdim) each */
+	/* rows of the row-wise heads and of the flow trunk (n <= LM_HEADS_ROWS rows at a time) */
+	float *s_in;              /* (LM_HEADS_ROWS, maxdim): input rows (host wrappers' uploads), the
+	                           * sampler's conditions (G, C) */
+	float *s_act;             /* (LM_HEADS_ROWS, maxdim): a layer's activations: adapter/projector
+	                           * fc1 after GELU; exit-head layers 0, 2, ..; a flow block's modulated
+	                           * LayerNorm, then its MLP output; the final layer's modulated norm */
+	float *s_act2;            /* (LM_HEADS_ROWS, maxdim): the next layer's: adapter/projector fc2
+	                           * before the norm; exit-head layers 1, 3, ..; a flow block's MLP
+	                           * hidden after SiLU */
 	float *s_out;             /* (LM_HEADS_ROWS, maxdim): host wrappers' output rows */
-	float *s_x, *s_h, *s_v;   /* (2, L), (LM_HEADS_ROWS, W), (LM_HEADS_ROWS, L) */
-	float *s_cemb;            /* (LM_HEADS_ROWS, W): cond_embed(c) */
-	float *s_temb;            /* (M, R): sinusoidal time embeddings */
-	float *s_t1, *s_t2;       /* (M, W): time MLP hidden and output */
-	float *s_y, *s_yc;        /* (M, W): y = t_emb + c_emb per modulation row, gathered c_emb */
+	float *s_x;               /* (L): the sampler's x, noise to sample */
+	float *s_h;               /* (LM_HEADS_ROWS, W): the flow trunk's residual stream, input_proj(x) on */
+	float *s_v;               /* (LM_HEADS_ROWS, L): predicted velocities */
+	float *s_cond_emb;        /* (LM_HEADS_ROWS, W): cond_embed(c), one row per condition */
+	/* the sampler's modulations, M rows at once (row k*G + g: step k, guidance row g) */
+	float *s_time_freq;       /* (M, R): sinusoidal frequency embeddings of the step times */
+	float *s_time_hidden;     /* (M, W): the time MLP's hidden layer, silu(mlp.0(freq)) */
+	float *s_time_emb;        /* (M, W): time_embed(t) = mlp.2(hidden), one row per step */
+	float *s_cond_rows;       /* (M, W): s_cond_emb gathered to one row per modulation row */
+	float *s_ada_in;          /* (M, W): y = time_emb + cond_emb per modulation row, then silu(y),
+	                           * the input of every adaLN Linear */
 	float *s_mod;             /* (M, mod_stride): every row's shift/scale/gate */
 	float *host_t;            /* (M) host: t per row */
 	int32_t *host_ids;        /* (M) host: gather indices */
 	/* the sampler's ODE loop captured as one graph, on backends with graph hooks (heads.c) */
 	struct lm_flow_graph *graph;
 	/* every weight, bias and the row scratch (the pointers above are views into it); the
-	 * step-sized scratch (s_temb .. s_mod) is owned separately, as lm_heads_reserve regrows it */
+	 * step-sized scratch (s_time_freq .. s_mod) is owned separately, as lm_heads_reserve regrows it */
 	lm_owned owned;
 } lm_heads;
 
