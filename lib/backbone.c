@@ -275,6 +275,46 @@ int lm_embed_text(const lm_backbone *bb, const int32_t *ids, int n, float *emb, 
 	return 0;
 }
 
+/* The halves every layer runs the same way for n rows of the scratch s, whether the rows are n
+ * positions of one sequence (layer_forward) or one position of n sequences (layer_step). */
+
+/* Attention prologue: s->a = rmsnorm(s->x) (input_layernorm), then the projections
+ * s->q(n, nh*hd), k(n, nkv*hd), v(n, nkv*hd) of it (k, v: the cache rows or s->knew, s->vnew). */
+static void attn_in(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache *s, int n, float *k, float *v)
+{
+	const lm_config *c = bb->cfg;
+	const lm_backend *be = bb->be;
+	int H = c->hidden_size, qd = c->num_attention_heads * c->head_dim;
+	int kvd = c->num_key_value_heads * c->head_dim;
+	be->rmsnorm(s->a, s->x, ly->input_norm, n, H, c->rms_norm_eps);
+	be->linear(s->q, s->a, ly->wq, NULL, n, H, qd);
+	be->linear(k, s->a, ly->wk, NULL, n, H, kvd);
+	be->linear(v, s->a, ly->wv, NULL, n, H, kvd);
+}
+
+/* Attention epilogue: s->x += o_proj(s->att) */
+static void attn_out(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache *s, int n)
+{
+	const lm_config *c = bb->cfg;
+	int H = c->hidden_size, qd = c->num_attention_heads * c->head_dim;
+	bb->be->linear(s->a, s->att, ly->wo, NULL, n, qd, H);
+	bb->be->add(s->x, s->a, (size_t)n * H);
+}
+
+/* MLP block (LlamaMLP): s->x += down(silu(gate(b)) * up(b)), b = rmsnorm(s->x) */
+static void mlp(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache *s, int n)
+{
+	const lm_config *c = bb->cfg;
+	const lm_backend *be = bb->be;
+	int H = c->hidden_size, I = c->intermediate_size;
+	be->rmsnorm(s->a, s->x, ly->post_norm, n, H, c->rms_norm_eps);
+	be->linear(s->gate, s->a, ly->w_gate, NULL, n, H, I);
+	be->linear(s->up, s->a, ly->w_up, NULL, n, H, I);
+	be->swiglu(s->gate, s->gate, s->up, (size_t)n * I);
+	be->linear(s->a, s->gate, ly->w_down, NULL, n, I, H);
+	be->add(s->x, s->a, (size_t)n * H);
+}
+
 /* One MoT layer for n positions of one modality at pos0.. (4.1), x (n, H) in place; this
  * layer's K and V rows go into the cache layer kc, vc (max_pos, nkv, hd). */
 static void layer_forward(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache *kv, float *kc, float *vc,
@@ -282,30 +322,17 @@ static void layer_forward(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache
 {
 	const lm_config *c = bb->cfg;
 	const lm_backend *be = bb->be;
-	int H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
-	int nh = c->num_attention_heads, nkv = c->num_key_value_heads;
-	int qd = nh * hd, kvd = nkv * hd;
-	float eps = c->rms_norm_eps;
-	float *k_new = kc + (size_t)pos0 * kvd, *v_new = vc + (size_t)pos0 * kvd;
+	int hd = c->head_dim, nh = c->num_attention_heads, nkv = c->num_key_value_heads;
+	float *k_new = kc + (size_t)pos0 * nkv * hd, *v_new = vc + (size_t)pos0 * nkv * hd;
 
-	/* attention block: a = rmsnorm(x); q, k, v projections; RoPE; joint causal attention */
-	be->rmsnorm(kv->a, kv->x, ly->input_norm, n, H, eps);
-	be->linear(kv->q, kv->a, ly->wq, NULL, n, H, qd);
-	be->linear(k_new, kv->a, ly->wk, NULL, n, H, kvd);
-	be->linear(v_new, kv->a, ly->wv, NULL, n, H, kvd);
+	/* attention block: projections of rmsnorm(x) (K, V straight into the cache), RoPE, joint
+	 * causal attention over the whole cache, o_proj and the residual */
+	attn_in(bb, ly, kv, n, k_new, v_new);
 	be->rope(kv->q, n, nh, hd, pos0, bb->inv_freq);
 	be->rope(k_new, n, nkv, hd, pos0, bb->inv_freq);
 	be->attention(kv->att, kv->q, kc, vc, n, pos0, nh, nkv, hd);
-	be->linear(kv->a, kv->att, ly->wo, NULL, n, qd, H);
-	be->add(kv->x, kv->a, (size_t)n * H);
-
-	/* MLP block: x += down(silu(gate(b)) * up(b)), b = rmsnorm(x) */
-	be->rmsnorm(kv->a, kv->x, ly->post_norm, n, H, eps);
-	be->linear(kv->gate, kv->a, ly->w_gate, NULL, n, H, I);
-	be->linear(kv->up, kv->a, ly->w_up, NULL, n, H, I);
-	be->swiglu(kv->gate, kv->gate, kv->up, (size_t)n * I);
-	be->linear(kv->a, kv->gate, ly->w_down, NULL, n, I, H);
-	be->add(kv->x, kv->a, (size_t)n * H);
+	attn_out(bb, ly, kv, n);
+	mlp(bb, ly, kv, n);
 }
 
 /* The checks every forward entry shares: modality, room in the cache, scratch for n positions.
@@ -393,15 +420,10 @@ static void layer_step(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache **
 	const lm_config *c = bb->cfg;
 	const lm_backend *be = bb->be;
 	lm_kv_cache *s = kv[0];
-	int H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
-	int nh = c->num_attention_heads, nkv = c->num_key_value_heads;
+	int hd = c->head_dim, nh = c->num_attention_heads, nkv = c->num_key_value_heads;
 	int qd = nh * hd, kvd = nkv * hd;
-	float eps = c->rms_norm_eps;
 
-	be->rmsnorm(s->a, s->x, ly->input_norm, nseq, H, eps);
-	be->linear(s->q, s->a, ly->wq, NULL, nseq, H, qd);
-	be->linear(s->knew, s->a, ly->wk, NULL, nseq, H, kvd);
-	be->linear(s->vnew, s->a, ly->wv, NULL, nseq, H, kvd);
+	attn_in(bb, ly, s, nseq, s->knew, s->vnew);
 	for (int i = 0; i < nseq; i++) {
 		size_t stride = (size_t)kv[i]->max_pos * kvd;
 		float *kc = kv[i]->k + l * stride, *vc = kv[i]->v + l * stride;
@@ -413,15 +435,8 @@ static void layer_step(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache **
 		be->copy(vc + (size_t)pos * kvd, s->vnew + (size_t)i * kvd, kvd);
 		be->attention(s->att + (size_t)i * qd, q, kc, vc, 1, pos, nh, nkv, hd);
 	}
-	be->linear(s->a, s->att, ly->wo, NULL, nseq, qd, H);
-	be->add(s->x, s->a, (size_t)nseq * H);
-
-	be->rmsnorm(s->a, s->x, ly->post_norm, nseq, H, eps);
-	be->linear(s->gate, s->a, ly->w_gate, NULL, nseq, H, I);
-	be->linear(s->up, s->a, ly->w_up, NULL, nseq, H, I);
-	be->swiglu(s->gate, s->gate, s->up, (size_t)nseq * I);
-	be->linear(s->a, s->gate, ly->w_down, NULL, nseq, I, H);
-	be->add(s->x, s->a, (size_t)nseq * H);
+	attn_out(bb, ly, s, nseq);
+	mlp(bb, ly, s, nseq);
 }
 
 /* The checks of a step: modality, room in every cache, scratch for nseq rows in kv[0]. */
