@@ -388,8 +388,8 @@ static int run_check(vae_run *r, lm_status *st)
 
 /* ---- public ---- */
 
-int lm_vae_encode2(const lm_vae *v, const float *feats, int T, float **mu, float **logvar, int *n,
-		   lm_status *st)
+int lm_vae_encode_posterior(const lm_vae *v, const float *feats, int T, float **mu, float **logvar, int *n,
+			    lm_status *st)
 {
 	*mu = NULL;
 	if (logvar)
@@ -440,7 +440,7 @@ out:
 
 int lm_vae_encode(const lm_vae *v, const float *feats, int T, float **mu, int *n, lm_status *st)
 {
-	return lm_vae_encode2(v, feats, T, mu, NULL, n, st);
+	return lm_vae_encode_posterior(v, feats, T, mu, NULL, n, st);
 }
 
 int lm_vae_decode(const lm_vae *v, const float *z, int n, float *feats, lm_status *st)

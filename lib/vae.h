@@ -44,15 +44,16 @@ int lm_vae_load(lm_vae *v, const lm_config *c, const lm_safetensors *sf, const l
 /* Releases everything lm_vae_load made; safe on a zeroed or already freed v. */
 void lm_vae_free(lm_vae *v);
 
-/* feats(T, F) normalized -> mu(T/4, L). T not a multiple of 4: the last T%4 frames are dropped
- * (CHOICE; MotionStreamer's convs never read them either, so the latents are the same).
- * *mu malloc'd, *n = T/4. Causal: the latents of a prefix are the prefix of the latents.
- * Errors: LM_EDATA when T < 4, LM_ENOMEM. */
+/* The encoder's posterior (MotionStreamer tae.py Causal_TAE.encode): feats(T, F) normalized ->
+ * mu(T/4, L) and logvar(T/4, L), the first and last L of the encoder's 2L outputs per latent
+ * (logvar unclamped). T not a multiple of 4: the last T%4 frames are dropped (CHOICE;
+ * MotionStreamer's convs never read them either, so the latents are the same). *mu, *logvar
+ * malloc'd (logvar NULL: not wanted), *n = T/4. Causal: the latents of a prefix are the prefix of
+ * the latents. Errors: LM_EDATA when T < 4, LM_ENOMEM (then *mu, *logvar NULL, *n 0). */
+int lm_vae_encode_posterior(const lm_vae *v, const float *feats, int T, float **mu, float **logvar, int *n,
+			    lm_status *st);
+/* The latents inference uses: lm_vae_encode_posterior's mu only. */
 int lm_vae_encode(const lm_vae *v, const float *feats, int T, float **mu, int *n, lm_status *st);
-/* The same, also returning logvar(T/4, L) (the last L of the 2L outputs, unclamped) when logvar
- * is not NULL; *logvar malloc'd. */
-int lm_vae_encode2(const lm_vae *v, const float *feats, int T, float **mu, float **logvar, int *n,
-		   lm_status *st);
 /* z(n, L) -> feats(4n, F) normalized (whole sequence; n = 0 writes nothing).
  * Errors: LM_EDATA when n < 0, LM_ENOMEM. */
 int lm_vae_decode(const lm_vae *v, const float *z, int n, float *feats, lm_status *st);

@@ -334,7 +334,7 @@ static void test_synthetic(void)
 	/* encode 603 frames: three 256-frame blocks, the last 3 frames dropped */
 	int T = 603, L = s.L, n = 0;
 	float *feats = frand_new((size_t)T * s.F, 1.5f), *mu = NULL, *lv = NULL;
-	rc = lm_vae_encode2(&v, feats, T, &mu, &lv, &n, &st);
+	rc = lm_vae_encode_posterior(&v, feats, T, &mu, &lv, &n, &st);
 	ok(rc == 0 && n == 150, "encode 603 frames -> %d latents (want 150): %s", n, rc ? st.msg : "ok");
 	float *ro = ref_encode(&s, feats, 600);
 	float *rmu = malloc((size_t)150 * L * sizeof(float)), *rlv = malloc((size_t)150 * L * sizeof(float));
@@ -484,7 +484,7 @@ static void test_golden(void)
 		goto free_all;
 	float *mu = NULL, *lv = NULL, *dec = NULL, *sdec = NULL;
 	int n = 0;
-	rc = lm_vae_encode2(&v, feats, T, &mu, &lv, &n, &st);
+	rc = lm_vae_encode_posterior(&v, feats, T, &mu, &lv, &n, &st);
 	if (ok(rc == 0 && n == N, "golden: encode %d frames -> %d latents: %s", T, n, rc ? st.msg : "ok")) {
 		close_f32(mu, gmu, (long)N * L, 1e-4, 1e-3, "golden: encode mu vs PyTorch");
 		close_f32(lv, glv, (long)N * L, 1e-4, 1e-3, "golden: encode logvar vs PyTorch");
