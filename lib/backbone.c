@@ -390,7 +390,8 @@ int lm_backbone_forward(const lm_backbone *bb, lm_kv_cache *kv, const float *emb
 		return rc;
 	size_t nh = (size_t)n * bb->cfg->hidden_size;
 	be->upload(kv->x, emb, nh);
-	/* emb is now where the backend version copies it to: run that, normed into kv->a */
+	/* emb is now where the backend version copies it to: run that, normed into kv->a (free
+	 * once the layers ran) */
 	if ((rc = lm_backbone_forward_be(bb, kv, kv->x, n, modality, out ? kv->a : NULL, st)))
 		return rc;
 	if (out)

@@ -109,8 +109,9 @@ void lm_projector(const lm_heads *h, const float *hs, int n, float *c);
 /* exit(h) = sigmoid(L_last(silu(... silu(L0(h))))), 4.2: hs(n,H) final-normed -> p(n) in [0,1] */
 void lm_exit_prob(const lm_heads *h, const float *hs, int n, float *p);
 
-/* The same three with every float pointer in backend memory; any n (worked in chunks of
- * LM_HEADS_ROWS rows through the scratch). Outputs must not overlap h's scratch. */
+/* The same three with every float pointer in backend memory and the same bits; any n (worked
+ * in chunks of LM_HEADS_ROWS rows through the scratch). Inputs and outputs must not lie in h's
+ * scratch s_act, s_act2 (s_in and s_out, which these do not touch, are fine). */
 void lm_adapter_be(const lm_heads *h, const float *z, int n, float *emb);  /* z(n,L) -> emb(n,H) */
 void lm_projector_be(const lm_heads *h, const float *hs, int n, float *c); /* hs(n,H) -> c(n,C) */
 void lm_exit_prob_be(const lm_heads *h, const float *hs, int n, float *p); /* hs(n,H) -> p(n) */
@@ -127,8 +128,8 @@ void lm_flow_velocity(const lm_heads *h, const float *x, const float *t, const f
 void lm_flow_sample(const lm_heads *h, const float *noise, const float *c_cond, const float *c_uncond,
 		    float s, int steps, float *out);
 /* lm_flow_sample with noise(L), c_cond(C), c_uncond(C) and out(L) in backend memory (out may
- * equal noise); the same bits. The step times go up as host floats (time embeddings), nothing
- * else crosses to the host. */
+ * equal noise; none may lie in h's scratch); the same bits. The step times go up as host floats
+ * (time embeddings) and the gather indices as host ints; nothing else crosses to the host. */
 void lm_flow_sample_be(const lm_heads *h, const float *noise, const float *c_cond, const float *c_uncond,
 		       float s, int steps, float *out);
 #endif

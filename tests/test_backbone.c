@@ -466,6 +466,10 @@ static void check_be_variants(model *m)
 	rc = lm_backbone_prefill(&m->bb, &kb, &bad, 1, hl_be, &st);
 	ok(rc == LM_EDATA && strstr(st.msg, "vocabulary") && kb.pos == pos, "lm_backbone_prefill refuses id %d: %s",
 	   V, st.msg);
+	int32_t zeros[33] = {0}; /* more ids than the 32-position cache holds */
+	rc = lm_backbone_prefill(&m->bb, &kb, zeros, kb.max_pos - kb.pos + 1, hl_be, &st);
+	ok(rc == LM_EDATA && strstr(st.msg, "overflow") && kb.pos == pos,
+	   "lm_backbone_prefill past the cache's end refused, cache unchanged: %s", st.msg);
 	lm_kv_free(&kh2, &m->bb), lm_kv_free(&kb2, &m->bb);
 	lm_kv_free(&kh, &m->bb), lm_kv_free(&kb, &m->bb);
 	b->release(emb_be), b->release(out_be), b->release(hl_be);
