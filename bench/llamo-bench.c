@@ -16,6 +16,7 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include "cli.h"
+#include "clock.h"
 #include "model.h"
 #include "randmodel.h"
 
@@ -54,13 +55,6 @@ typedef struct opts {
 	double budget;
 	uint64_t seed;
 } opts;
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static const lm_backend *be;
 static lm_status st;
@@ -286,11 +280,11 @@ static double copy_bandwidth(bench *b)
 	int k = 0;
 	be->copy(y, x, n);
 	sync_be();
-	for (; k < 20 && (k < 5 || now() < deadline); k++) {
-		double t0 = now();
+	for (; k < 20 && (k < 5 || lm_now() < deadline); k++) {
+		double t0 = lm_now();
 		be->copy(k % 2 ? x : y, k % 2 ? y : x, n);
 		sync_be();
-		t[k] = now() - t0;
+		t[k] = lm_now() - t0;
 	}
 	nvml_sample();
 	be->release(x);
@@ -310,19 +304,19 @@ static void time_to_first_frame(bench *b)
 	enum { R = 16 };
 	double tot[R], pre[R], lat[R], vae[R];
 	int k = 0;
-	for (; k < R && (k < 3 || (k < b->o.repeats + 2 && now() < deadline)); k++) {
+	for (; k < R && (k < 3 || (k < b->o.repeats + 2 && lm_now() < deadline)); k++) {
 		lm_t2m *g;
-		double t0 = now();
+		double t0 = lm_now();
 		gen_begin(b, &g, b->o.seed + k);
 		sync_be();
-		double t1 = now();
+		double t1 = lm_now();
 		gen_next(b, g);
 		sync_be();
-		double t2 = now();
+		double t2 = lm_now();
 		lm_vae_stream_reset(b->vs);
 		vae_step(b);
 		sync_be();
-		double t3 = now();
+		double t3 = lm_now();
 		lm_t2m_free(g);
 		tot[k] = t3 - t0, pre[k] = t1 - t0, lat[k] = t2 - t1, vae[k] = t3 - t2;
 	}
@@ -348,19 +342,19 @@ static double streaming(bench *b)
 	double sum = 0, sum_vae = 0;
 	int n = 0, runs = 0;
 	lm_t2m_times tsum = {0};
-	for (int r = 0; r < R && (r == 0 || now() < deadline); r++, runs++) {
+	for (int r = 0; r < R && (r == 0 || lm_now() < deadline); r++, runs++) {
 		lm_t2m *g;
 		gen_begin(b, &g, b->o.seed + 100 + r);
 		lm_vae_stream_reset(b->vs);
 		sync_be();
 		for (int i = 0; i < N; i++) {
-			double t0 = now();
+			double t0 = lm_now();
 			gen_next(b, g);
 			sync_be();
-			double t1 = now();
+			double t1 = lm_now();
 			vae_step(b);
 			sync_be();
-			double t2 = now();
+			double t2 = lm_now();
 			lat[n] = t1 - t0, vae[n] = t2 - t1;
 			sum += lat[n], sum_vae += vae[n];
 			n++;
@@ -423,11 +417,11 @@ static void flow_head(bench *b)
 		int steps = w ? S2 : S, k = 0;
 		lm_flow_sample(&b->m->heads, noise, cc, guided ? cc + C : NULL, b->gen.cfg, steps, out);
 		sync_be();
-		for (; k < 32 && (k < 5 || (k < 4 * b->o.repeats && now() < deadline)); k++) {
-			double t0 = now();
+		for (; k < 32 && (k < 5 || (k < 4 * b->o.repeats && lm_now() < deadline)); k++) {
+			double t0 = lm_now();
 			lm_flow_sample(&b->m->heads, noise, cc, guided ? cc + C : NULL, b->gen.cfg, steps, out);
 			sync_be();
-			t[w][k] = now() - t0;
+			t[w][k] = lm_now() - t0;
 		}
 		n[w] = k;
 	}
@@ -464,13 +458,13 @@ static void backbone(bench *b)
 	for (int q = 0; q < 2; q++) {
 		double t[16];
 		int k = 0;
-		for (; k < 16 && (k < 3 || (k < b->o.repeats + 1 && now() < deadline)); k++) {
+		for (; k < 16 && (k < 3 || (k < b->o.repeats + 1 && lm_now() < deadline)); k++) {
 			lm_kv_reset(&kv);
-			double t0 = now();
+			double t0 = lm_now();
 			if (lm_backbone_forward(&b->m->bb, &kv, emb, lens[q], LM_TEXT, out, &st))
 				lm_die_status(&st);
 			sync_be();
-			t[k] = now() - t0;
+			t[k] = lm_now() - t0;
 		}
 		double s = median(t + 1, k - 1); /* the first is a warm-up */
 		tps[q] = lens[q] / s;
@@ -485,12 +479,12 @@ static void backbone(bench *b)
 		lm_die_status(&st);
 	int k = 0;
 	for (int i = 0; i < nd; i++) {
-		double t0 = now();
+		double t0 = lm_now();
 		if (lm_backbone_forward(&b->m->bb, &kv, emb + (size_t)i * H, 1, LM_MOTION, out, &st))
 			lm_die_status(&st);
 		sync_be();
 		if (i >= 4) /* warm-up */
-			t[k++] = now() - t0;
+			t[k++] = lm_now() - t0;
 	}
 	double s = median(t, k);
 	printf("backbone decode, 1 motion token per call (one sequence, %d-%d cached): %.3f ms = %.0f tokens/s\n",
@@ -511,22 +505,22 @@ static void batched(bench *b, int B)
 {
 	lm_t2m **g = xmalloc(B * sizeof *g);
 	int N = b->o.tokens;
-	if (now() > deadline) {
+	if (lm_now() > deadline) {
 		printf("batch %d: skipped (past --budget)\n", B);
 		free(g);
 		return;
 	}
-	double t0 = now();
+	double t0 = lm_now();
 	for (int s = 0; s < B; s++)
 		gen_begin(b, &g[s], b->o.seed + 1000 + s);
 	sync_be();
-	double t1 = now();
+	double t1 = lm_now();
 	int done = 0;
-	for (; done < N && (done < 4 || now() < deadline); done++)
+	for (; done < N && (done < 4 || lm_now() < deadline); done++)
 		for (int s = 0; s < B; s++)
 			gen_next(b, g[s]);
 	sync_be();
-	double t2 = now();
+	double t2 = lm_now();
 	nvml_sample();
 	for (int s = 0; s < B; s++)
 		lm_t2m_free(g[s]);
@@ -634,7 +628,7 @@ int main(int argc, char **argv)
 		fputs(bench_config_json(o.shape, max_tokens), stdout);
 		return 0;
 	}
-	double start = now();
+	double start = lm_now();
 	deadline = start + o.budget;
 	if (lm_backend_get(&be, o.device, &st))
 		lm_die_status(&st);
@@ -733,8 +727,8 @@ int main(int argc, char **argv)
 	} else {
 		printf("device memory: n/a (no NVML: not an NVIDIA device)\n");
 	}
-	put_num("wall_s", now() - start);
-	printf("llamo-bench: %s done in %.1f s\n", o.shape->name, now() - start);
+	put_num("wall_s", lm_now() - start);
+	printf("llamo-bench: %s done in %.1f s\n", o.shape->name, lm_now() - start);
 	checkpoint(o.json);
 	lm_vae_stream_free(b.vs);
 	lm_model_free(b.m);

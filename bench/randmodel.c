@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "clock.h"
 #include "randmodel.h"
 
 /* The shapes. Backbones are Meta's Llama 3.2 1B / 3B and Llama 3.1 8B (config.json of each);
@@ -286,13 +286,6 @@ static void fill_bf16(uint16_t *out, int64_t n, float center, float a, uint64_t 
 	}
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 /* The header JSON (offsets assigned here), padded with spaces to a multiple of 8 bytes. */
 static char *make_header(tlist *l, size_t *hlen, size_t *dlen)
 {
@@ -352,7 +345,7 @@ int bench_model_build(lm_model **out, const bench_shape *s, int max_tokens, cons
 			     (8.0 + hlen + dlen) / 1e9);
 		goto done;
 	}
-	double t0 = now();
+	double t0 = lm_now();
 	uint64_t h64 = hlen;
 	for (int k = 0; k < 8; k++)
 		img[k] = (uint8_t)(h64 >> (8 * k));
@@ -369,7 +362,7 @@ int bench_model_build(lm_model **out, const bench_shape *s, int max_tokens, cons
 		default: fill_bf16(p, numel(d), 0, 0.1f, ts); break;
 		}
 	}
-	double t1 = now();
+	double t1 = lm_now();
 	if ((rc = lm_st_open_mem(&sf, img, 8 + hlen + dlen, "random-model.safetensors", st)))
 		goto done;
 	if ((rc = lm_backbone_load(&m->bb, &m->cfg, sf, be, st)))
@@ -383,7 +376,7 @@ int bench_model_build(lm_model **out, const bench_shape *s, int max_tokens, cons
 	m->parts |= LM_PART_VAE;
 	if (be->check && (rc = be->check(st)))
 		goto done;
-	double t2 = now();
+	double t2 = lm_now();
 	if (build_s)
 		*build_s = t1 - t0;
 	if (load_s)

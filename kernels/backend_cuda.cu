@@ -103,7 +103,7 @@ static uint16_t to_bf16(float f)
 }
 
 /* Matrix weights in bfloat16: converted on the host in pieces through one staging buffer. */
-static float *cuda_upload_weight(const float *host, size_t n)
+static lm_weight *cuda_upload_weight(const float *host, size_t n)
 {
 	if (!n)
 		n = 1, host = NULL;
@@ -112,7 +112,7 @@ static float *cuda_upload_weight(const float *host, size_t n)
 		return NULL;
 	if (!host) {
 		cu_note(cudaMemsetAsync(d, 0, n * sizeof(bf16), ctx.stream), "upload_weight");
-		return (float *)d;
+		return (lm_weight *)d;
 	}
 	size_t piece = (size_t)1 << 22;
 	uint16_t *stage = (uint16_t *)malloc((n < piece ? n : piece) * sizeof(uint16_t));
@@ -130,7 +130,12 @@ static float *cuda_upload_weight(const float *host, size_t n)
 		cu_note(cudaStreamSynchronize(ctx.stream), "upload_weight");
 	}
 	free(stage);
-	return (float *)d;
+	return (lm_weight *)d;
+}
+
+static void cuda_release_weight(lm_weight *w)
+{
+	cuda_release((float *)w);
 }
 
 /* ---- graphs: the flow head's ODE loop ---- */
@@ -204,6 +209,7 @@ static const lm_backend cuda_backend = {
 	.download = cuda_download,
 	.copy = cuda_copy,
 	.upload_weight = cuda_upload_weight,
+	.release_weight = cuda_release_weight,
 	.linear = cu_linear,
 	.embed = cu_embed,
 	.gather = cu_gather,

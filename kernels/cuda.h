@@ -18,6 +18,12 @@ extern "C" {
 
 typedef __nv_bfloat16 bf16;
 
+/* A weight on the CUDA backend is its bfloat16 data (upload_weight) */
+static inline const bf16 *cu_weight_bf16(const lm_weight *w)
+{
+	return (const bf16 *)w;
+}
+
 /* The backend's state, one per process (after ggml's ggml_backend_cuda_context): made by
  * lm_cuda_open, private to backend_cuda.cu; the ops read it through cu_ctx(). */
 typedef struct cu_context {
@@ -80,13 +86,13 @@ __device__ __forceinline__ float cu_block_sum(float v, float *red)
 }
 
 /* ops_core.cu (lib/cpu/ops_core.c) */
-void cu_linear(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
+void cu_linear(float *y, const float *x, const lm_weight *w, const float *b, int n, int in, int out);
 /* y(n,out) = x(n,in) w^T + b with x already bfloat16 (cuBLAS, F32 accumulation) */
 void cu_gemm_bf16(float *y, const bf16 *x, const bf16 *w, const float *b, int n, int in, int out);
 /* the same for n <= CU_GEMV_ROWS float32 rows: one warp per output, the weights read once */
 #define CU_GEMV_ROWS 8
 void cu_gemv(float *y, const float *x, const bf16 *w, const float *b, int n, int in, int out);
-void cu_embed(float *y, const float *table, const int32_t *ids, int n, int d);
+void cu_embed(float *y, const lm_weight *table, const int32_t *ids, int n, int d);
 void cu_gather(float *y, const float *table, const int32_t *ids, int n, int d);
 void cu_rmsnorm(float *y, const float *x, const float *w, int n, int d, float eps);
 void cu_rope(float *x, int n, int heads, int hd, int pos0, const float *inv_freq);
@@ -110,7 +116,7 @@ void cu_timestep_embedding(float *y, const float *t, int n, int dim);
 void cu_euler_cfg(float *x, const float *vc, const float *vu, float s, float dt, int d);
 
 /* ops_conv.cu (lib/cpu/ops_conv.c) */
-void cu_conv1d(float *y, const float *x, const float *w, const float *b, int T_in, int cin, int cout, int k,
-	       int stride, int dil);
+void cu_conv1d(float *y, const float *x, const lm_weight *w, const float *b, int T_in, int cin, int cout,
+	       int k, int stride, int dil);
 void cu_upsample2(float *y, const float *x, int T, int c);
 #endif

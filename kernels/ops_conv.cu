@@ -27,15 +27,15 @@ __global__ void im2col_kernel(T *__restrict__ cols, const float *__restrict__ x,
 	}
 }
 
-void cu_conv1d(float *y, const float *x, const float *w, const float *b, int T_in, int cin, int cout, int k,
-	       int stride, int dil)
+void cu_conv1d(float *y, const float *x, const lm_weight *w, const float *b, int T_in, int cin, int cout,
+	       int k, int stride, int dil)
 {
 	int span = (k - 1) * dil + 1;
 	if (T_in < span || cin <= 0 || cout <= 0)
 		return;
 	int T_out = (T_in - span) / stride + 1;
 	size_t ck = (size_t)cin * k;
-	const bf16 *wb = (const bf16 *)w;
+	const bf16 *wb = cu_weight_bf16(w);
 	if (k == 1 && stride == 1) { /* the input rows are the windows */
 		cu_linear(y, x, w, b, T_out, cin, cout);
 		return;

@@ -116,9 +116,9 @@ void cu_gemm_bf16(float *y, const bf16 *x, const bf16 *w, const float *b, int n,
 	}
 }
 
-void cu_linear(float *y, const float *x, const float *w, const float *b, int n, int in, int out)
+void cu_linear(float *y, const float *x, const lm_weight *w, const float *b, int n, int in, int out)
 {
-	const bf16 *wb = (const bf16 *)w;
+	const bf16 *wb = cu_weight_bf16(w);
 	if (n <= 0 || in <= 0 || out <= 0)
 		return;
 	size_t per = CU_SCRATCH_BYTES / sizeof(bf16) / (size_t)in; /* rows per product */
@@ -165,9 +165,9 @@ static void rows(float *y, const T *table, const int32_t *ids, int n, int d, con
 	}
 }
 
-void cu_embed(float *y, const float *table, const int32_t *ids, int n, int d)
+void cu_embed(float *y, const lm_weight *table, const int32_t *ids, int n, int d)
 {
-	rows(y, (const bf16 *)table, ids, n, d, "embed");
+	rows(y, cu_weight_bf16(table), ids, n, d, "embed");
 }
 
 void cu_gather(float *y, const float *table, const int32_t *ids, int n, int d)

@@ -20,17 +20,24 @@ static const char *branch_prefix[2] = {"model.", "motion_model."};
 
 /* ---- loading ---- */
 
-/* Loads tensor `name` of shape (d0) or (d0, d1) (d1 = 0: 1-D), converted to F32, into a new
- * backend buffer *dst: the backend's weight format for a matrix, F32 for a vector. */
-static int load_tensor(const lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0,
-		       int d1, float **dst, lm_status *st)
+/* Loads vector `name` (d0), converted to F32, into a new backend buffer *dst. */
+static int load_vector(lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0, float **dst,
+		       lm_status *st)
+{
+	int64_t shape[1] = {d0};
+	return lm_owned_load_tensor(&bb->owned, sf, "backbone", name, 1, shape, dst, st);
+}
+
+/* Loads matrix `name` (d0, d1) into a new weight *dst in the backend's weight format. */
+static int load_matrix(lm_backbone *bb, const lm_safetensors *sf, const char *name, int d0, int d1,
+		       lm_weight **dst, lm_status *st)
 {
 	int64_t shape[2] = {d0, d1};
-	return lm_be_load_tensor(bb->be, sf, "backbone", name, d1 > 0 ? 2 : 1, shape, dst, st);
+	return lm_owned_load_weight(&bb->owned, sf, "backbone", name, 2, shape, dst, st);
 }
 
 /* The nine tensors of one branch of layer i. */
-static int load_layer(const lm_backbone *bb, const lm_safetensors *sf, int branch, int i, lm_layer *ly,
+static int load_layer(lm_backbone *bb, const lm_safetensors *sf, int branch, int i, lm_layer *ly,
 		      lm_status *st)
 {
 	const lm_config *c = bb->cfg;
@@ -38,23 +45,25 @@ static int load_layer(const lm_backbone *bb, const lm_safetensors *sf, int branc
 	int qd = c->num_attention_heads * c->head_dim, kvd = c->num_key_value_heads * c->head_dim;
 	struct {
 		const char *name;
-		int d0, d1;
-		float **dst;
+		int d0, d1;       /* d1 = 0: a vector */
+		float **vec;      /* where a vector goes */
+		lm_weight **mat;  /* where a matrix goes */
 	} t[] = {
-		{"input_layernorm.weight", H, 0, &ly->input_norm},
-		{"self_attn.q_proj.weight", qd, H, &ly->wq},
-		{"self_attn.k_proj.weight", kvd, H, &ly->wk},
-		{"self_attn.v_proj.weight", kvd, H, &ly->wv},
-		{"self_attn.o_proj.weight", H, qd, &ly->wo},
-		{"post_attention_layernorm.weight", H, 0, &ly->post_norm},
-		{"mlp.gate_proj.weight", I, H, &ly->w_gate},
-		{"mlp.up_proj.weight", I, H, &ly->w_up},
-		{"mlp.down_proj.weight", H, I, &ly->w_down},
+		{"input_layernorm.weight", H, 0, &ly->input_norm, NULL},
+		{"self_attn.q_proj.weight", qd, H, NULL, &ly->wq},
+		{"self_attn.k_proj.weight", kvd, H, NULL, &ly->wk},
+		{"self_attn.v_proj.weight", kvd, H, NULL, &ly->wv},
+		{"self_attn.o_proj.weight", H, qd, NULL, &ly->wo},
+		{"post_attention_layernorm.weight", H, 0, &ly->post_norm, NULL},
+		{"mlp.gate_proj.weight", I, H, NULL, &ly->w_gate},
+		{"mlp.up_proj.weight", I, H, NULL, &ly->w_up},
+		{"mlp.down_proj.weight", H, I, NULL, &ly->w_down},
 	};
 	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
 		char name[256];
 		snprintf(name, sizeof name, "%slayers.%d.%s", branch_prefix[branch], i, t[k].name);
-		int rc = load_tensor(bb, sf, name, t[k].d0, t[k].d1, t[k].dst, st);
+		int rc = t[k].mat ? load_matrix(bb, sf, name, t[k].d0, t[k].d1, t[k].mat, st)
+				  : load_vector(bb, sf, name, t[k].d0, t[k].vec, st);
 		if (rc)
 			return rc;
 	}
@@ -97,17 +106,18 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 	memset(bb, 0, sizeof *bb);
 	bb->cfg = c;
 	bb->be = be;
+	lm_owned_init(&bb->owned, be);
 	int V = c->vocab_size, H = c->hidden_size, nl = c->num_hidden_layers, rc;
 	if (V < 1 || H < 1 || nl < 1 || c->num_attention_heads < 1 || c->num_key_value_heads < 1 ||
 	    c->head_dim < 2 || c->head_dim % 2 || c->num_attention_heads % c->num_key_value_heads)
 		return lm_fail(st, LM_EDATA, "backbone: config has bad sizes (vocab %d, hidden %d, layers %d, "
 			       "heads %d/%d, head_dim %d)", V, H, nl, c->num_attention_heads,
 			       c->num_key_value_heads, c->head_dim);
-	if ((rc = load_tensor(bb, sf, "model.embed_tokens.weight", V, H, &bb->embed, st)))
+	if ((rc = load_matrix(bb, sf, "model.embed_tokens.weight", V, H, &bb->embed, st)))
 		goto fail;
 	if (c->tie_word_embeddings)
 		bb->lm_head = bb->embed;
-	else if ((rc = load_tensor(bb, sf, "lm_head.weight", V, H, &bb->lm_head, st)))
+	else if ((rc = load_matrix(bb, sf, "lm_head.weight", V, H, &bb->lm_head, st)))
 		goto fail;
 	for (int b = 0; b < 2; b++) {
 		bb->layers[b] = calloc(nl, sizeof(lm_layer));
@@ -120,7 +130,7 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 				goto fail;
 		char name[64];
 		snprintf(name, sizeof name, "%snorm.weight", branch_prefix[b]);
-		if ((rc = load_tensor(bb, sf, name, H, 0, &bb->final_norm[b], st)))
+		if ((rc = load_vector(bb, sf, name, H, &bb->final_norm[b], st)))
 			goto fail;
 	}
 	float *inv = malloc((size_t)(c->head_dim / 2) * sizeof(float));
@@ -129,7 +139,8 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 		goto fail;
 	}
 	rope_inv_freq(c, inv);
-	bb->inv_freq = lm_be_upload_new(be, inv, c->head_dim / 2);
+	if ((bb->inv_freq = lm_owned_alloc(&bb->owned, c->head_dim / 2)))
+		be->upload(bb->inv_freq, inv, c->head_dim / 2);
 	free(inv);
 	if (!bb->inv_freq) {
 		rc = lm_fail(st, LM_ENOMEM, "backbone: out of %s memory", be->name);
@@ -138,8 +149,6 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 	return 0;
 fail:
 	lm_backbone_free(bb);
-	bb->cfg = c;
-	bb->be = be;
 	return rc;
 }
 
@@ -154,26 +163,15 @@ void lm_backbone_free(lm_backbone *bb)
 {
 	if (!bb || !bb->be)
 		return;
+	const lm_config *c = bb->cfg;
 	const lm_backend *be = bb->be;
-	if (bb->lm_head != bb->embed)
-		release(be, &bb->lm_head);
-	bb->lm_head = NULL;
-	release(be, &bb->embed);
-	for (int b = 0; b < 2; b++) {
-		if (bb->layers[b]) {
-			for (int i = 0; i < bb->cfg->num_hidden_layers; i++) {
-				lm_layer *ly = &bb->layers[b][i];
-				float **w[] = {&ly->input_norm, &ly->wq, &ly->wk, &ly->wv, &ly->wo,
-					       &ly->post_norm, &ly->w_gate, &ly->w_up, &ly->w_down};
-				for (size_t k = 0; k < sizeof w / sizeof w[0]; k++)
-					release(be, w[k]);
-			}
-			free(bb->layers[b]);
-			bb->layers[b] = NULL;
-		}
-		release(be, &bb->final_norm[b]);
-	}
-	release(be, &bb->inv_freq);
+	lm_owned_free(&bb->owned);
+	free(bb->layers[0]);
+	free(bb->layers[1]);
+	memset(bb, 0, sizeof *bb);
+	bb->cfg = c;
+	bb->be = be;
+	lm_owned_init(&bb->owned, be);
 }
 
 /* ---- kv cache and scratch ---- */
@@ -277,6 +275,46 @@ int lm_embed_text(const lm_backbone *bb, const int32_t *ids, int n, float *emb, 
 	return 0;
 }
 
+/* The halves every layer runs the same way for n rows of the scratch s, whether the rows are n
+ * positions of one sequence (layer_forward) or one position of n sequences (layer_step). */
+
+/* Attention prologue: s->a = rmsnorm(s->x) (input_layernorm), then the projections
+ * s->q(n, nh*hd), k(n, nkv*hd), v(n, nkv*hd) of it (k, v: the cache rows or s->knew, s->vnew). */
+static void attn_in(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache *s, int n, float *k, float *v)
+{
+	const lm_config *c = bb->cfg;
+	const lm_backend *be = bb->be;
+	int H = c->hidden_size, qd = c->num_attention_heads * c->head_dim;
+	int kvd = c->num_key_value_heads * c->head_dim;
+	be->rmsnorm(s->a, s->x, ly->input_norm, n, H, c->rms_norm_eps);
+	be->linear(s->q, s->a, ly->wq, NULL, n, H, qd);
+	be->linear(k, s->a, ly->wk, NULL, n, H, kvd);
+	be->linear(v, s->a, ly->wv, NULL, n, H, kvd);
+}
+
+/* Attention epilogue: s->x += o_proj(s->att) */
+static void attn_out(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache *s, int n)
+{
+	const lm_config *c = bb->cfg;
+	int H = c->hidden_size, qd = c->num_attention_heads * c->head_dim;
+	bb->be->linear(s->a, s->att, ly->wo, NULL, n, qd, H);
+	bb->be->add(s->x, s->a, (size_t)n * H);
+}
+
+/* MLP block (LlamaMLP): s->x += down(silu(gate(b)) * up(b)), b = rmsnorm(s->x) */
+static void mlp(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache *s, int n)
+{
+	const lm_config *c = bb->cfg;
+	const lm_backend *be = bb->be;
+	int H = c->hidden_size, I = c->intermediate_size;
+	be->rmsnorm(s->a, s->x, ly->post_norm, n, H, c->rms_norm_eps);
+	be->linear(s->gate, s->a, ly->w_gate, NULL, n, H, I);
+	be->linear(s->up, s->a, ly->w_up, NULL, n, H, I);
+	be->swiglu(s->gate, s->gate, s->up, (size_t)n * I);
+	be->linear(s->a, s->gate, ly->w_down, NULL, n, I, H);
+	be->add(s->x, s->a, (size_t)n * H);
+}
+
 /* One MoT layer for n positions of one modality at pos0.. (4.1), x (n, H) in place; this
  * layer's K and V rows go into the cache layer kc, vc (max_pos, nkv, hd). */
 static void layer_forward(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache *kv, float *kc, float *vc,
@@ -284,30 +322,17 @@ static void layer_forward(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache
 {
 	const lm_config *c = bb->cfg;
 	const lm_backend *be = bb->be;
-	int H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
-	int nh = c->num_attention_heads, nkv = c->num_key_value_heads;
-	int qd = nh * hd, kvd = nkv * hd;
-	float eps = c->rms_norm_eps;
-	float *k_new = kc + (size_t)pos0 * kvd, *v_new = vc + (size_t)pos0 * kvd;
+	int hd = c->head_dim, nh = c->num_attention_heads, nkv = c->num_key_value_heads;
+	float *k_new = kc + (size_t)pos0 * nkv * hd, *v_new = vc + (size_t)pos0 * nkv * hd;
 
-	/* attention block: a = rmsnorm(x); q, k, v projections; RoPE; joint causal attention */
-	be->rmsnorm(kv->a, kv->x, ly->input_norm, n, H, eps);
-	be->linear(kv->q, kv->a, ly->wq, NULL, n, H, qd);
-	be->linear(k_new, kv->a, ly->wk, NULL, n, H, kvd);
-	be->linear(v_new, kv->a, ly->wv, NULL, n, H, kvd);
+	/* attention block: projections of rmsnorm(x) (K, V straight into the cache), RoPE, joint
+	 * causal attention over the whole cache, o_proj and the residual */
+	attn_in(bb, ly, kv, n, k_new, v_new);
 	be->rope(kv->q, n, nh, hd, pos0, bb->inv_freq);
 	be->rope(k_new, n, nkv, hd, pos0, bb->inv_freq);
 	be->attention(kv->att, kv->q, kc, vc, n, pos0, nh, nkv, hd);
-	be->linear(kv->a, kv->att, ly->wo, NULL, n, qd, H);
-	be->add(kv->x, kv->a, (size_t)n * H);
-
-	/* MLP block: x += down(silu(gate(b)) * up(b)), b = rmsnorm(x) */
-	be->rmsnorm(kv->a, kv->x, ly->post_norm, n, H, eps);
-	be->linear(kv->gate, kv->a, ly->w_gate, NULL, n, H, I);
-	be->linear(kv->up, kv->a, ly->w_up, NULL, n, H, I);
-	be->swiglu(kv->gate, kv->gate, kv->up, (size_t)n * I);
-	be->linear(kv->a, kv->gate, ly->w_down, NULL, n, I, H);
-	be->add(kv->x, kv->a, (size_t)n * H);
+	attn_out(bb, ly, kv, n);
+	mlp(bb, ly, kv, n);
 }
 
 /* The checks every forward entry shares: modality, room in the cache, scratch for n positions.
@@ -365,7 +390,8 @@ int lm_backbone_forward(const lm_backbone *bb, lm_kv_cache *kv, const float *emb
 		return rc;
 	size_t nh = (size_t)n * bb->cfg->hidden_size;
 	be->upload(kv->x, emb, nh);
-	/* emb is now where the backend version copies it to: run that, normed into kv->a */
+	/* emb is now where the backend version copies it to: run that, normed into kv->a (free
+	 * once the layers ran) */
 	if ((rc = lm_backbone_forward_be(bb, kv, kv->x, n, modality, out ? kv->a : NULL, st)))
 		return rc;
 	if (out)
@@ -395,15 +421,10 @@ static void layer_step(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache **
 	const lm_config *c = bb->cfg;
 	const lm_backend *be = bb->be;
 	lm_kv_cache *s = kv[0];
-	int H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
-	int nh = c->num_attention_heads, nkv = c->num_key_value_heads;
+	int hd = c->head_dim, nh = c->num_attention_heads, nkv = c->num_key_value_heads;
 	int qd = nh * hd, kvd = nkv * hd;
-	float eps = c->rms_norm_eps;
 
-	be->rmsnorm(s->a, s->x, ly->input_norm, nseq, H, eps);
-	be->linear(s->q, s->a, ly->wq, NULL, nseq, H, qd);
-	be->linear(s->knew, s->a, ly->wk, NULL, nseq, H, kvd);
-	be->linear(s->vnew, s->a, ly->wv, NULL, nseq, H, kvd);
+	attn_in(bb, ly, s, nseq, s->knew, s->vnew);
 	for (int i = 0; i < nseq; i++) {
 		size_t stride = (size_t)kv[i]->max_pos * kvd;
 		float *kc = kv[i]->k + l * stride, *vc = kv[i]->v + l * stride;
@@ -415,15 +436,8 @@ static void layer_step(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache **
 		be->copy(vc + (size_t)pos * kvd, s->vnew + (size_t)i * kvd, kvd);
 		be->attention(s->att + (size_t)i * qd, q, kc, vc, 1, pos, nh, nkv, hd);
 	}
-	be->linear(s->a, s->att, ly->wo, NULL, nseq, qd, H);
-	be->add(s->x, s->a, (size_t)nseq * H);
-
-	be->rmsnorm(s->a, s->x, ly->post_norm, nseq, H, eps);
-	be->linear(s->gate, s->a, ly->w_gate, NULL, nseq, H, I);
-	be->linear(s->up, s->a, ly->w_up, NULL, nseq, H, I);
-	be->swiglu(s->gate, s->gate, s->up, (size_t)nseq * I);
-	be->linear(s->a, s->gate, ly->w_down, NULL, nseq, I, H);
-	be->add(s->x, s->a, (size_t)nseq * H);
+	attn_out(bb, ly, s, nseq);
+	mlp(bb, ly, s, nseq);
 }
 
 /* The checks of a step: modality, room in every cache, scratch for nseq rows in kv[0]. */

@@ -11,20 +11,21 @@ enum { LM_TEXT = 0, LM_MOTION = 1 };
 
 typedef struct lm_layer {        /* one branch of one layer; backend memory */
 	float *input_norm;       /* (H) */
-	float *wq, *wk, *wv, *wo; /* (nh*hd, H), (nkv*hd, H), (nkv*hd, H), (H, nh*hd) */
+	lm_weight *wq, *wk, *wv, *wo; /* (nh*hd, H), (nkv*hd, H), (nkv*hd, H), (H, nh*hd) */
 	float *post_norm;        /* (H) */
-	float *w_gate, *w_up;    /* (I, H) */
-	float *w_down;           /* (H, I) */
+	lm_weight *w_gate, *w_up; /* (I, H) */
+	lm_weight *w_down;       /* (H, I) */
 } lm_layer;
 
 typedef struct lm_backbone {
 	const lm_config *cfg;
 	const lm_backend *be;
-	float *embed;           /* (V, H) */
-	float *lm_head;         /* (V, H); equals embed when tied */
+	lm_weight *embed;       /* (V, H) */
+	lm_weight *lm_head;     /* (V, H); equals embed when tied */
 	lm_layer *layers[2];    /* [LM_TEXT | LM_MOTION][num_hidden_layers] */
 	float *final_norm[2];   /* (H) each */
 	float *inv_freq;        /* (hd/2) llama3-scaled, backend memory */
+	lm_owned owned;         /* every buffer above (the pointers are views into it) */
 } lm_backbone;
 
 typedef struct lm_kv_cache {
@@ -72,8 +73,10 @@ int lm_embed_text(const lm_backbone *bb, const int32_t *ids, int n, float *emb, 
 int lm_backbone_forward(const lm_backbone *bb, lm_kv_cache *kv, const float *emb, int n,
 			int modality, float *out, lm_status *st);
 /* lm_backbone_forward with emb(n, H) and out(n, H) (or NULL) in backend memory: nothing crosses
- * to the host. The same ops in the same order, so the same bits as lm_backbone_forward. emb may
- * be kv->x (then it is not copied); out must not overlap the cache's scratch otherwise. */
+ * to the host. The same ops in the same order, so the same bits as lm_backbone_forward; the same
+ * errors. emb is copied into the scratch first and out written last, so they may be one buffer;
+ * neither may lie in the cache's scratch (kv->x, where emb goes, excepted: then it is not
+ * copied; a call longer than kv->chunk regrows the scratch). */
 int lm_backbone_forward_be(const lm_backbone *bb, lm_kv_cache *kv, const float *emb, int n,
 			   int modality, float *out, lm_status *st);
 /* Prefill: embeds text ids (host) straight into the cache scratch and runs them (text branch) at
@@ -93,8 +96,9 @@ int lm_backbone_prefill(const lm_backbone *bb, lm_kv_cache *kv, const int32_t *i
  * Errors: LM_EDATA when a cache would overflow. */
 int lm_backbone_step(const lm_backbone *bb, lm_kv_cache **kv, int nseq, const float *emb, int modality,
 		     float *out, lm_status *st);
-/* lm_backbone_step with emb(nseq, H) and out(nseq, H) (or NULL) in backend memory; the same bits.
- * emb may be kv[0]->x; out must not overlap kv[0]'s scratch otherwise. */
+/* lm_backbone_step with emb(nseq, H) and out(nseq, H) (or NULL) in backend memory; the same bits
+ * and errors as lm_backbone_step. As for lm_backbone_forward_be: emb and out may be one buffer,
+ * not one in kv[0]'s scratch (kv[0]->x excepted). */
 int lm_backbone_step_be(const lm_backbone *bb, lm_kv_cache **kv, int nseq, const float *emb, int modality,
 			float *out, lm_status *st);
 

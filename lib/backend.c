@@ -48,25 +48,139 @@ float *lm_be_upload_new(const lm_backend *be, const float *host, size_t n)
 	return p;
 }
 
-float *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n)
+lm_weight *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n)
 {
 	return n ? be->upload_weight(host, n) : be->upload_weight(NULL, 1);
+}
+
+/* The tensor as F32 host memory (*host malloc'd) and its element count. */
+static int load_host(const lm_safetensors *sf, const char *name, int ndim, const int64_t *shape, float **host,
+		     size_t *n, lm_status *st)
+{
+	int rc = lm_st_load_f32(sf, name, ndim, shape, host, st);
+	*n = 1;
+	for (int i = 0; i < ndim; i++)
+		*n *= (size_t)shape[i];
+	return rc;
+}
+
+static int no_memory(const lm_backend *be, const char *who, const char *name, size_t n, lm_status *st)
+{
+	return lm_fail(st, LM_ENOMEM, "%s: out of %s memory for '%s' (%zu floats)", who, be->name, name, n);
 }
 
 int lm_be_load_tensor(const lm_backend *be, const lm_safetensors *sf, const char *who,
 		      const char *name, int ndim, const int64_t *shape, float **dst, lm_status *st)
 {
 	float *host = NULL;
-	int rc = lm_st_load_f32(sf, name, ndim, shape, &host, st);
+	size_t n;
+	*dst = NULL;
+	int rc = load_host(sf, name, ndim, shape, &host, &n, st);
 	if (rc)
 		return rc;
-	size_t n = 1;
-	for (int i = 0; i < ndim; i++)
-		n *= (size_t)shape[i];
-	*dst = ndim >= 2 ? lm_be_upload_weight(be, host, n) : lm_be_upload_new(be, host, n);
+	*dst = lm_be_upload_new(be, host, n);
 	free(host);
-	if (!*dst)
-		return lm_fail(st, LM_ENOMEM, "%s: out of %s memory for '%s' (%zu floats)", who, be->name,
-			       name, n);
-	return 0;
+	return *dst ? 0 : no_memory(be, who, name, n, st);
+}
+
+int lm_be_load_weight(const lm_backend *be, const lm_safetensors *sf, const char *who,
+		      const char *name, int ndim, const int64_t *shape, lm_weight **dst, lm_status *st)
+{
+	float *host = NULL;
+	size_t n;
+	*dst = NULL;
+	int rc = load_host(sf, name, ndim, shape, &host, &n, st);
+	if (rc)
+		return rc;
+	*dst = lm_be_upload_weight(be, host, n);
+	free(host);
+	return *dst ? 0 : no_memory(be, who, name, n, st);
+}
+
+/* ---- owned lists ---- */
+
+void lm_owned_init(lm_owned *o, const lm_backend *be)
+{
+	memset(o, 0, sizeof *o);
+	o->be = be;
+}
+
+/* Records p; when the list cannot grow, releases p and returns 0. */
+static int owned_add(lm_owned *o, void *p, int is_weight)
+{
+	if (o->n == o->cap) {
+		int cap = o->cap ? 2 * o->cap : 64;
+		struct lm_owned_item *it = realloc(o->item, (size_t)cap * sizeof *it);
+		if (!it) {
+			if (is_weight)
+				o->be->release_weight(p);
+			else
+				o->be->release(p);
+			return 0;
+		}
+		o->item = it;
+		o->cap = cap;
+	}
+	o->item[o->n++] = (struct lm_owned_item){p, is_weight};
+	return 1;
+}
+
+float *lm_owned_alloc(lm_owned *o, size_t n)
+{
+	float *p = o->be->alloc(n ? n : 1);
+	return p && owned_add(o, p, 0) ? p : NULL;
+}
+
+lm_weight *lm_owned_upload_weight(lm_owned *o, const float *host, size_t n)
+{
+	lm_weight *w = lm_be_upload_weight(o->be, host, n);
+	return w && owned_add(o, w, 1) ? w : NULL;
+}
+
+int lm_owned_load_tensor(lm_owned *o, const lm_safetensors *sf, const char *who, const char *name, int ndim,
+			 const int64_t *shape, float **dst, lm_status *st)
+{
+	int rc = lm_be_load_tensor(o->be, sf, who, name, ndim, shape, dst, st);
+	if (!rc && !owned_add(o, *dst, 0)) {
+		*dst = NULL;
+		rc = lm_fail(st, LM_ENOMEM, "%s: out of memory", who);
+	}
+	return rc;
+}
+
+int lm_owned_load_weight(lm_owned *o, const lm_safetensors *sf, const char *who, const char *name, int ndim,
+			 const int64_t *shape, lm_weight **dst, lm_status *st)
+{
+	int rc = lm_be_load_weight(o->be, sf, who, name, ndim, shape, dst, st);
+	if (!rc && !owned_add(o, *dst, 1)) {
+		*dst = NULL;
+		rc = lm_fail(st, LM_ENOMEM, "%s: out of memory", who);
+	}
+	return rc;
+}
+
+int lm_owned_load_linear(lm_owned *o, const lm_safetensors *sf, const char *who, const char *prefix, int out,
+			 int in, lm_weight **w, float **b, lm_status *st)
+{
+	char name[256];
+	int64_t ws[2] = {out, in}, bs[1] = {out};
+	int rc;
+	snprintf(name, sizeof name, "%s.weight", prefix);
+	if ((rc = lm_owned_load_weight(o, sf, who, name, 2, ws, w, st)))
+		return rc;
+	snprintf(name, sizeof name, "%s.bias", prefix);
+	return lm_owned_load_tensor(o, sf, who, name, 1, bs, b, st);
+}
+
+void lm_owned_free(lm_owned *o)
+{
+	for (int i = o->n - 1; i >= 0; i--) {
+		if (o->item[i].is_weight)
+			o->be->release_weight(o->item[i].p);
+		else
+			o->be->release(o->item[i].p);
+	}
+	free(o->item);
+	const lm_backend *be = o->be;
+	lm_owned_init(o, be);
 }

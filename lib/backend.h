@@ -11,6 +11,13 @@
 #include <stdint.h>
 #include "status.h"
 
+/* A matrix weight (the w of linear and conv1d, the embedding table) in the backend's weight
+ * format: opaque to the model code, which only passes it to the ops (no pointer arithmetic, no
+ * upload or download). CPU: float32, the same bytes as upload would make, so CPU numbers do not
+ * depend on it (lib/cpu/cpu.h); CUDA: bfloat16 (round to nearest even), products accumulate in
+ * float32. Made by upload_weight, freed by release_weight. */
+typedef struct lm_weight lm_weight;
+
 typedef struct lm_backend {
 	const char *name; /* "cpu", "cuda" */
 
@@ -20,18 +27,16 @@ typedef struct lm_backend {
 	void (*upload)(float *dst, const float *host, size_t n);
 	void (*download)(float *host, const float *src, size_t n);
 	void (*copy)(float *dst, const float *src, size_t n);
-	/* matrix weights only (the w of linear and conv1d, the embedding table): a new buffer holding
-	 * host(n) in the backend's weight format, opaque to the model code (no pointer arithmetic on
-	 * it); released with release. CPU: float32, the same bytes as upload, so CPU numbers do not
-	 * depend on it; CUDA: bfloat16 (round to nearest even), products accumulate in float32.
-	 * NULL when out of memory. */
-	float *(*upload_weight)(const float *host, size_t n);
+	/* matrix weights only: a new weight holding host(n) floats (host NULL: zeros) in the
+	 * backend's weight format (lm_weight above); NULL when out of memory. */
+	lm_weight *(*upload_weight)(const float *host, size_t n);
+	void (*release_weight)(lm_weight *w); /* NULL is fine */
 
-	/* y(n,out) = x(n,in) w(out,in)^T + b(out); w from upload_weight, b may be NULL (torch nn.Linear) */
-	void (*linear)(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
-	/* y(n,d) = table[ids[i]] rows of a table from upload_weight (the embedding table), as float32;
+	/* y(n,out) = x(n,in) w(out,in)^T + b(out); b may be NULL (torch nn.Linear) */
+	void (*linear)(float *y, const float *x, const lm_weight *w, const float *b, int n, int in, int out);
+	/* y(n,d) = table[ids[i]] rows of a weight table (the embedding table), as float32;
 	 * ids are host ints, all < rows of table (checked by the caller) */
-	void (*embed)(float *y, const float *table, const int32_t *ids, int n, int d);
+	void (*embed)(float *y, const lm_weight *table, const int32_t *ids, int n, int d);
 	/* the same gather from a float32 table in ordinary backend memory (alloc/upload) */
 	void (*gather)(float *y, const float *table, const int32_t *ids, int n, int d);
 	/* y(n,d) = x / sqrt(mean(x^2) + eps) * w (HF LlamaRMSNorm); y may equal x */
@@ -64,8 +69,8 @@ typedef struct lm_backend {
 	void (*euler_cfg)(float *x, const float *vc, const float *vu, float s, float dt, int d);
 
 	/* causal conv, time-major: x(T_in, cin) already holds the left context; w(cout, cin, k) torch
-	 * layout from upload_weight; b(cout); y(T_out, cout), T_out = (T_in - (k-1)*dil - 1) / stride + 1 */
-	void (*conv1d)(float *y, const float *x, const float *w, const float *b, int T_in, int cin,
+	 * layout, a weight; b(cout); y(T_out, cout), T_out = (T_in - (k-1)*dil - 1) / stride + 1 */
+	void (*conv1d)(float *y, const float *x, const lm_weight *w, const float *b, int T_in, int cin,
 		       int cout, int k, int stride, int dil);
 	/* nearest-neighbour x2 in time: y(2T, c) */
 	void (*upsample2)(float *y, const float *x, int T, int c);
@@ -102,16 +107,52 @@ const char *lm_backend_describe(const lm_backend *be);
 
 /* Allocates n floats on be and uploads host data (host may be NULL: zeroed). NULL on failure. */
 float *lm_be_upload_new(const lm_backend *be, const float *host, size_t n);
-/* be->upload_weight(host, n) for a matrix weight; NULL on failure. */
-float *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n);
+/* be->upload_weight(host, n) for a matrix weight (n == 0: a one-float weight); NULL on failure. */
+lm_weight *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n);
 
 /* Loads tensor `name` of the given shape (ndim 1..4) from a model file, converted to F32, into a
- * new buffer *dst on be: a weight (ndim >= 2) in the backend's weight format (be->upload_weight),
- * a vector in F32. `who` names the caller in errors ("backbone", "heads", "vae"). 0, or the
- * safetensors error (missing tensor, wrong shape or dtype) or LM_ENOMEM. */
+ * new float32 buffer *dst on be (biases, norms). `who` names the caller in errors ("backbone",
+ * "heads", "vae"). 0, or the safetensors error (missing tensor, wrong shape or dtype) or
+ * LM_ENOMEM (*dst NULL). */
 struct lm_safetensors;
 int lm_be_load_tensor(const lm_backend *be, const struct lm_safetensors *sf, const char *who,
 		      const char *name, int ndim, const int64_t *shape, float **dst, lm_status *st);
+/* The same for a matrix weight (ndim 2..4): *dst in the backend's weight format. */
+int lm_be_load_weight(const lm_backend *be, const struct lm_safetensors *sf, const char *who,
+		      const char *name, int ndim, const int64_t *shape, lm_weight **dst, lm_status *st);
+
+/* ---- lib/backend.c: the buffers a model part owns ---- */
+
+/* Every backend buffer and weight that one model part (backbone, heads, VAE) loaded or allocated,
+ * in one list, so that its free function is one call (lm_owned_free) instead of a hand-kept list
+ * of pointers. The part's structs keep plain pointers into what the list owns. */
+typedef struct lm_owned {
+	const lm_backend *be;
+	int n, cap;
+	struct lm_owned_item {
+		void *p;
+		int is_weight; /* lm_weight * (release_weight), else float * (release) */
+	} *item;
+} lm_owned;
+
+/* An empty list for buffers on be (also what a zeroed lm_owned with be set is). */
+void lm_owned_init(lm_owned *o, const lm_backend *be);
+/* be->alloc(n) (n zeroed floats, at least 1) owned by o; NULL when out of memory. */
+float *lm_owned_alloc(lm_owned *o, size_t n);
+/* lm_be_upload_weight(o->be, host, n) owned by o; NULL when out of memory. */
+lm_weight *lm_owned_upload_weight(lm_owned *o, const float *host, size_t n);
+/* lm_be_load_tensor / lm_be_load_weight on o->be, the new buffer owned by o (LM_ENOMEM when o
+ * cannot record it: then nothing is kept). */
+int lm_owned_load_tensor(lm_owned *o, const struct lm_safetensors *sf, const char *who, const char *name,
+			 int ndim, const int64_t *shape, float **dst, lm_status *st);
+int lm_owned_load_weight(lm_owned *o, const struct lm_safetensors *sf, const char *who, const char *name,
+			 int ndim, const int64_t *shape, lm_weight **dst, lm_status *st);
+/* A torch nn.Linear(in, out): `prefix`.weight (out, in), torch's weight shape, as a weight and
+ * `prefix`.bias (out) in float32, both owned by o. Errors: those of the loaders. */
+int lm_owned_load_linear(lm_owned *o, const struct lm_safetensors *sf, const char *who, const char *prefix,
+			 int out, int in, lm_weight **w, float **b, lm_status *st);
+/* Releases everything o owns, newest first; o is then empty (o->be kept). Zeroed o: nothing. */
+void lm_owned_free(lm_owned *o);
 
 /* The CUDA backend (kernels/backend_cuda.cu), set up on first call: 0 and *be, or LM_EUNAVAIL
  * with the reason. Built only with CUDA=1; programs use lm_backend_get. */

@@ -66,34 +66,27 @@ static int load_into(const lm_heads *h, const lm_safetensors *sf, const char *na
 	return 0;
 }
 
-static int balloc(const lm_heads *h, size_t n, float **dst, const char *what, lm_status *st)
+static int balloc(lm_heads *h, size_t n, float **dst, const char *what, lm_status *st)
 {
-	*dst = h->be->alloc(n ? n : 1);
+	*dst = lm_owned_alloc(&h->owned, n);
 	if (!*dst)
 		return lm_fail(st, LM_ENOMEM, "heads: out of memory for %s (%zu floats)", what, n);
 	return 0;
 }
 
-/* Allocates and loads tensor `name` (see load_into): a matrix in the backend's weight format, a
- * vector in F32. */
-static int load_new(const lm_heads *h, const lm_safetensors *sf, const char *name, int d0, int d1,
-		    float **dst, lm_status *st)
+/* Allocates and loads vector `name` (d0) in F32. */
+static int load_new(lm_heads *h, const lm_safetensors *sf, const char *name, int d0, float **dst,
+		    lm_status *st)
 {
-	int64_t shape[2] = {d0, d1};
-	return lm_be_load_tensor(h->be, sf, "heads", name, d1 > 0 ? 2 : 1, shape, dst, st);
+	int64_t shape[1] = {d0};
+	return lm_owned_load_tensor(&h->owned, sf, "heads", name, 1, shape, dst, st);
 }
 
-/* A Linear `prefix`.weight (out, in) and `prefix`.bias (out). */
-static int load_linear(const lm_heads *h, const lm_safetensors *sf, const char *prefix, int out, int in,
-		       float **w, float **b, lm_status *st)
+/* A Linear `prefix`.weight (out, in), a weight, and `prefix`.bias (out) */
+static int load_linear(lm_heads *h, const lm_safetensors *sf, const char *prefix, int out, int in,
+		       lm_weight **w, float **b, lm_status *st)
 {
-	char name[160];
-	int rc;
-	snprintf(name, sizeof name, "%s.weight", prefix);
-	if ((rc = load_new(h, sf, name, out, in, w, st)))
-		return rc;
-	snprintf(name, sizeof name, "%s.bias", prefix);
-	return load_new(h, sf, name, out, 0, b, st);
+	return lm_owned_load_linear(&h->owned, sf, "heads", prefix, out, in, w, b, st);
 }
 
 /* The same with the weight into host memory w (out*in floats) and the bias into preallocated
@@ -115,7 +108,7 @@ static int load_linear_into(const lm_heads *h, const lm_safetensors *sf, const c
 }
 
 /* prefix.fc1 (hidden, in), prefix.fc2 (out, hidden), prefix.norm (out) */
-static int load_mlp_norm(const lm_heads *h, const lm_safetensors *sf, const char *prefix, int in,
+static int load_mlp_norm(lm_heads *h, const lm_safetensors *sf, const char *prefix, int in,
 			 int hidden, int out, lm_mlp_norm *m, lm_status *st)
 {
 	char name[160];
@@ -128,7 +121,7 @@ static int load_mlp_norm(const lm_heads *h, const lm_safetensors *sf, const char
 	if ((rc = load_linear(h, sf, name, out, hidden, &m->w2, &m->b2, st)))
 		return rc;
 	snprintf(name, sizeof name, "%s.norm.weight", prefix);
-	return load_new(h, sf, name, out, 0, &m->norm, st);
+	return load_new(h, sf, name, out, &m->norm, st);
 }
 
 static int load_exit(lm_heads *h, const lm_safetensors *sf, lm_status *st)
@@ -176,10 +169,10 @@ static int load_flow(lm_heads *h, const lm_safetensors *sf, lm_status *st)
 		char p[96], name[160];
 		snprintf(p, sizeof p, "flow_head.res_blocks.%d", j);
 		snprintf(name, sizeof name, "%s.in_ln.weight", p);
-		if ((rc = load_new(h, sf, name, W, 0, &b->ln_w, st)))
+		if ((rc = load_new(h, sf, name, W, &b->ln_w, st)))
 			goto out;
 		snprintf(name, sizeof name, "%s.in_ln.bias", p);
-		if ((rc = load_new(h, sf, name, W, 0, &b->ln_b, st)))
+		if ((rc = load_new(h, sf, name, W, &b->ln_b, st)))
 			goto out;
 		snprintf(name, sizeof name, "%s.mlp.0", p);
 		if ((rc = load_linear(h, sf, name, W, W, &b->w0, &b->b0, st)))
@@ -196,7 +189,7 @@ static int load_flow(lm_heads *h, const lm_safetensors *sf, lm_status *st)
 	if ((rc = load_linear_into(h, sf, "flow_head.final_layer.adaLN_modulation.1", 2 * W, W,
 				   ada + (size_t)D * 3 * W * W, h->fin_ada_b, st)))
 		goto out;
-	h->ada_all = lm_be_upload_weight(h->be, ada, (size_t)h->mod_stride * W);
+	h->ada_all = lm_owned_upload_weight(&h->owned, ada, (size_t)h->mod_stride * W);
 	if (!h->ada_all)
 		rc = lm_fail(st, LM_ENOMEM, "heads: out of memory for the adaLN weights");
 out:
@@ -232,33 +225,46 @@ static int check_sizes(const lm_config *c, lm_status *st)
 	return 0;
 }
 
+/* The step-sized scratch buffers (M rows each) and their row widths. */
+enum { STEP_BUFS = 6 };
+static void step_bufs(lm_heads *h, float **buf[STEP_BUFS], size_t width[STEP_BUFS])
+{
+	size_t W = h->cfg->flow_width;
+	float **b[STEP_BUFS] = {&h->s_time_freq, &h->s_time_hidden, &h->s_time_emb, &h->s_ada_in, &h->s_cond_rows,
+				&h->s_mod};
+	size_t w[STEP_BUFS] = {(size_t)h->cfg->flow_freq_size, W, W, W, W, (size_t)h->mod_stride};
+	for (int i = 0; i < STEP_BUFS; i++)
+		buf[i] = b[i], width[i] = w[i];
+}
+
 /* The step-sized scratch for `steps` steps: new buffers first, so a failure leaves h as it was. */
 static int alloc_steps(lm_heads *h, int steps, lm_status *st)
 {
-	const lm_config *c = h->cfg;
 	const lm_backend *be = h->be;
-	size_t M = (size_t)imax(2 * steps, LM_HEADS_ROWS), W = c->flow_width;
-	float *temb = be->alloc(M * c->flow_freq_size), *t1 = be->alloc(M * W), *t2 = be->alloc(M * W);
-	float *y = be->alloc(M * W), *yc = be->alloc(M * W), *mod = be->alloc(M * h->mod_stride);
+	size_t M = (size_t)imax(2 * steps, LM_HEADS_ROWS), width[STEP_BUFS];
+	float **buf[STEP_BUFS], *fresh[STEP_BUFS];
+	int ok = 1;
+	step_bufs(h, buf, width);
+	for (int i = 0; i < STEP_BUFS; i++)
+		ok &= (fresh[i] = be->alloc(M * width[i])) != NULL;
 	float *ht = malloc(M * sizeof *ht);
 	int32_t *ids = malloc(M * sizeof *ids);
-	if (!temb || !t1 || !t2 || !y || !yc || !mod || !ht || !ids) {
-		float *bufs[] = {temb, t1, t2, y, yc, mod};
-		for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-			if (bufs[i])
-				be->release(bufs[i]);
+	if (!ok || !ht || !ids) {
+		for (int i = 0; i < STEP_BUFS; i++)
+			if (fresh[i])
+				be->release(fresh[i]);
 		free(ht);
 		free(ids);
 		return lm_fail(st, LM_ENOMEM, "heads: out of memory for the sampler scratch of %d steps", steps);
 	}
 	graph_drop(h); /* it reads the old s_mod */
-	float **old[] = {&h->s_temb, &h->s_t1, &h->s_t2, &h->s_y, &h->s_yc, &h->s_mod};
-	for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
-		if (*old[i])
-			be->release(*old[i]);
+	for (int i = 0; i < STEP_BUFS; i++) {
+		if (*buf[i])
+			be->release(*buf[i]);
+		*buf[i] = fresh[i];
+	}
 	free(h->host_t);
 	free(h->host_ids);
-	h->s_temb = temb, h->s_t1 = t1, h->s_t2 = t2, h->s_y = y, h->s_yc = yc, h->s_mod = mod;
 	h->host_t = ht, h->host_ids = ids;
 	h->steps_cap = steps;
 	h->mod_rows = (int)M;
@@ -272,14 +278,15 @@ static int alloc_rows(lm_heads *h, lm_status *st)
 	int md = imax(imax(c->latent_dim, c->hidden_size), imax(c->adapter_hidden_size, c->projector_hidden_size));
 	md = imax(md, imax(imax(c->condition_size, c->exit_hidden_size), c->flow_width));
 	h->maxdim = md;
-	int rc;
-	if ((rc = balloc(h, R * md, &h->s_in, "scratch", st)) || (rc = balloc(h, R * md, &h->s_a, "scratch", st)) ||
-	    (rc = balloc(h, R * md, &h->s_b, "scratch", st)) ||
-	    (rc = balloc(h, R * md, &h->s_out, "scratch", st)) || (rc = balloc(h, L, &h->s_x, "scratch", st)) ||
-	    (rc = balloc(h, R * W, &h->s_h, "scratch", st)) || (rc = balloc(h, R * L, &h->s_v, "scratch", st)) ||
-	    (rc = balloc(h, R * W, &h->s_cemb, "scratch", st)))
-		return rc;
-	return 0;
+	struct {
+		float **buf;
+		size_t n;
+	} t[] = {{&h->s_in, R * md}, {&h->s_act, R * md}, {&h->s_act2, R * md}, {&h->s_out, R * md},
+		 {&h->s_x, L}, {&h->s_h, R * W}, {&h->s_v, R * L}, {&h->s_cond_emb, R * W}};
+	int rc = 0;
+	for (size_t i = 0; i < sizeof t / sizeof t[0] && !rc; i++)
+		rc = balloc(h, t[i].n, t[i].buf, "scratch", st);
+	return rc;
 }
 
 int lm_heads_load(lm_heads *h, const lm_config *c, const lm_safetensors *sf, const lm_backend *be,
@@ -288,6 +295,7 @@ int lm_heads_load(lm_heads *h, const lm_config *c, const lm_safetensors *sf, con
 	memset(h, 0, sizeof *h);
 	h->cfg = c;
 	h->be = be;
+	lm_owned_init(&h->owned, be);
 	int rc = check_sizes(c, st);
 	if (!rc)
 		rc = load_mlp_norm(h, sf, "motion_adapter", c->latent_dim, c->adapter_hidden_size, c->hidden_size,
@@ -320,37 +328,18 @@ int lm_heads_reserve(lm_heads *h, int steps, lm_status *st)
 	return alloc_steps(h, steps, st);
 }
 
-static void rel(const lm_backend *be, float *p)
-{
-	if (p)
-		be->release(p);
-}
-
-static void free_mlp_norm(const lm_backend *be, lm_mlp_norm *m)
-{
-	rel(be, m->w1), rel(be, m->b1), rel(be, m->w2), rel(be, m->b2), rel(be, m->norm);
-}
-
 void lm_heads_free(lm_heads *h)
 {
 	const lm_backend *be = h->be;
 	if (!be)
 		return;
-	free_mlp_norm(be, &h->adapter);
-	free_mlp_norm(be, &h->projector);
-	for (int i = 0; i < LM_EXIT_MAX; i++)
-		rel(be, h->exit_w[i]), rel(be, h->exit_b[i]);
-	float *owned[] = {h->in_w, h->in_b, h->t0_w, h->t0_b, h->t2_w, h->t2_b, h->cond_w, h->cond_b,
-			  h->fin_w, h->fin_b, h->ada_all, h->ada_all_b, h->s_in, h->s_a, h->s_b, h->s_out, h->s_x,
-			  h->s_h, h->s_v, h->s_cemb, h->s_temb, h->s_t1, h->s_t2, h->s_y, h->s_yc, h->s_mod};
-	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
-		rel(be, owned[i]);
-	if (h->blocks)
-		for (int j = 0; j < h->cfg->flow_depth; j++) {
-			lm_flow_block *b = &h->blocks[j];
-			rel(be, b->ln_w), rel(be, b->ln_b), rel(be, b->w0), rel(be, b->b0), rel(be, b->w2),
-				rel(be, b->b2);
-		}
+	lm_owned_free(&h->owned);
+	float **buf[STEP_BUFS];
+	size_t width[STEP_BUFS];
+	step_bufs(h, buf, width);
+	for (int i = 0; i < STEP_BUFS; i++)
+		if (*buf[i])
+			be->release(*buf[i]);
 	free(h->blocks);
 	free(h->host_t);
 	free(h->host_ids);
@@ -362,16 +351,16 @@ void lm_heads_free(lm_heads *h)
 /* ---- adapter, projector, exit head ---- */
 
 /* out(n, m->out) = rmsnorm(fc2(gelu(fc1(in(n, m->in))))), backend memory, in chunks of
- * LM_HEADS_ROWS rows through s_a, s_b */
+ * LM_HEADS_ROWS rows through s_act, s_act2 */
 static void mlp_norm_be(const lm_heads *h, const lm_mlp_norm *m, const float *in, int n, float *out)
 {
 	const lm_backend *be = h->be;
 	for (int i0 = 0; i0 < n; i0 += LM_HEADS_ROWS) {
 		int r = imin(LM_HEADS_ROWS, n - i0);
-		be->linear(h->s_a, in + (size_t)i0 * m->in, m->w1, m->b1, r, m->in, m->hidden);
-		be->gelu(h->s_a, (size_t)r * m->hidden);
-		be->linear(h->s_b, h->s_a, m->w2, m->b2, r, m->hidden, m->out);
-		be->rmsnorm(out + (size_t)i0 * m->out, h->s_b, m->norm, r, m->out, h->cfg->rms_norm_eps);
+		be->linear(h->s_act, in + (size_t)i0 * m->in, m->w1, m->b1, r, m->in, m->hidden);
+		be->gelu(h->s_act, (size_t)r * m->hidden);
+		be->linear(h->s_act2, h->s_act, m->w2, m->b2, r, m->hidden, m->out);
+		be->rmsnorm(out + (size_t)i0 * m->out, h->s_act2, m->norm, r, m->out, h->cfg->rms_norm_eps);
 	}
 }
 
@@ -427,7 +416,7 @@ void lm_exit_prob_be(const lm_heads *h, const float *hs, int n, float *p)
 		const float *x = hs + (size_t)i0 * H;
 		for (int l = 0; l < h->exit_n; l++) {
 			int last = l == h->exit_n - 1, out = last ? 1 : E;
-			float *y = last ? p + i0 : l % 2 ? h->s_b : h->s_a;
+			float *y = last ? p + i0 : l % 2 ? h->s_act2 : h->s_act;
 			be->linear(y, x, h->exit_w[l], h->exit_b[l], r, d, out);
 			if (last)
 				be->sigmoid(y, (size_t)r);
@@ -455,20 +444,20 @@ static void time_mlp(const lm_heads *h, const float *t, int n, float *y)
 {
 	const lm_backend *be = h->be;
 	int W = h->cfg->flow_width, R = h->cfg->flow_freq_size;
-	be->timestep_embedding(h->s_temb, t, n, R);
-	be->linear(h->s_t1, h->s_temb, h->t0_w, h->t0_b, n, R, W);
-	be->silu(h->s_t1, (size_t)n * W);
-	be->linear(y, h->s_t1, h->t2_w, h->t2_b, n, W, W);
+	be->timestep_embedding(h->s_time_freq, t, n, R);
+	be->linear(h->s_time_hidden, h->s_time_freq, h->t0_w, h->t0_b, n, R, W);
+	be->silu(h->s_time_hidden, (size_t)n * W);
+	be->linear(y, h->s_time_hidden, h->t2_w, h->t2_b, n, W, W);
 }
 
-/* s_mod(n, mod_stride) = [every block's adaLN_modulation | final layer's](silu(s_y)): one
- * product for every block, step and guidance row. Overwrites s_y with silu(s_y). */
+/* s_mod(n, mod_stride) = [every block's adaLN_modulation | final layer's](silu(s_ada_in)): one
+ * product for every block, step and guidance row. Overwrites s_ada_in with silu(s_ada_in). */
 static void modulation(const lm_heads *h, int n)
 {
 	const lm_backend *be = h->be;
 	int W = h->cfg->flow_width;
-	be->silu(h->s_y, (size_t)n * W);
-	be->linear(h->s_mod, h->s_y, h->ada_all, h->ada_all_b, n, W, h->mod_stride);
+	be->silu(h->s_ada_in, (size_t)n * W);
+	be->linear(h->s_mod, h->s_ada_in, h->ada_all, h->ada_all_b, n, W, h->mod_stride);
 }
 
 /* The trunk after input_proj (MAR ResBlock.forward per block, then FinalLayer.forward):
@@ -482,18 +471,18 @@ static void flow_trunk(const lm_heads *h, int n, const float *mod, float *v)
 		const lm_flow_block *b = &h->blocks[j];
 		const float *shift = mod + (size_t)j * 3 * W, *scale = shift + W, *gate = shift + 2 * W;
 		/* h = modulate(in_ln(x), shift, scale); h = mlp(h); x = x + gate * h */
-		be->layernorm(h->s_a, h->s_h, b->ln_w, b->ln_b, n, W, FLOW_LN_EPS);
-		be->modulate(h->s_a, h->s_a, shift, scale, n, W, ms);
-		be->linear(h->s_b, h->s_a, b->w0, b->b0, n, W, W);
-		be->silu(h->s_b, (size_t)n * W);
-		be->linear(h->s_a, h->s_b, b->w2, b->b2, n, W, W);
-		be->gated_add(h->s_h, gate, h->s_a, n, W, ms);
+		be->layernorm(h->s_act, h->s_h, b->ln_w, b->ln_b, n, W, FLOW_LN_EPS);
+		be->modulate(h->s_act, h->s_act, shift, scale, n, W, ms);
+		be->linear(h->s_act2, h->s_act, b->w0, b->b0, n, W, W);
+		be->silu(h->s_act2, (size_t)n * W);
+		be->linear(h->s_act, h->s_act2, b->w2, b->b2, n, W, W);
+		be->gated_add(h->s_h, gate, h->s_act, n, W, ms);
 	}
 	/* x = modulate(norm_final(x), shift, scale); x = linear(x) */
 	const float *shift = mod + (size_t)D * 3 * W, *scale = shift + W;
-	be->layernorm(h->s_a, h->s_h, NULL, NULL, n, W, FLOW_LN_EPS);
-	be->modulate(h->s_a, h->s_a, shift, scale, n, W, ms);
-	be->linear(v, h->s_a, h->fin_w, h->fin_b, n, W, L);
+	be->layernorm(h->s_act, h->s_h, NULL, NULL, n, W, FLOW_LN_EPS);
+	be->modulate(h->s_act, h->s_act, shift, scale, n, W, ms);
+	be->linear(v, h->s_act, h->fin_w, h->fin_b, n, W, L);
 }
 
 void lm_flow_velocity(const lm_heads *h, const float *x, const float *t, const float *c, int n, float *v)
@@ -503,10 +492,10 @@ void lm_flow_velocity(const lm_heads *h, const float *x, const float *t, const f
 	for (int i0 = 0; i0 < n; i0 += LM_HEADS_ROWS) {
 		int r = imin(LM_HEADS_ROWS, n - i0);
 		/* y = time_embed(t) + cond_embed(c), then the rows' modulations */
-		time_mlp(h, t + i0, r, h->s_y);
+		time_mlp(h, t + i0, r, h->s_ada_in);
 		be->upload(h->s_in, c + (size_t)i0 * C, (size_t)r * C);
-		be->linear(h->s_cemb, h->s_in, h->cond_w, h->cond_b, r, C, W);
-		be->add(h->s_y, h->s_cemb, (size_t)r * W);
+		be->linear(h->s_cond_emb, h->s_in, h->cond_w, h->cond_b, r, C, W);
+		be->add(h->s_ada_in, h->s_cond_emb, (size_t)r * W);
 		modulation(h, r);
 		/* x = input_proj(x), then the blocks and the final layer */
 		be->upload(h->s_in, x + (size_t)i0 * L, (size_t)r * L);
@@ -517,21 +506,21 @@ void lm_flow_velocity(const lm_heads *h, const float *x, const float *t, const f
 }
 
 /* s_mod rows k*G + g (k < nk steps from k0, g < G guidance rows) for steps k0 .. k0+nk-1:
- * y = time_embed(t_k) + c_emb[g] with c_emb already in s_cemb(G, W). */
+ * y = time_embed(t_k) + c_emb[g] with c_emb already in s_cond_emb(G, W). */
 static void step_modulations(const lm_heads *h, int k0, int nk, int steps, int G)
 {
 	const lm_backend *be = h->be;
 	int W = h->cfg->flow_width, rows = nk * G;
 	for (int k = 0; k < nk; k++)
 		h->host_t[k] = (float)((double)(k0 + k) / steps); /* t_k = k / S in float32 */
-	time_mlp(h, h->host_t, nk, h->s_t2);
+	time_mlp(h, h->host_t, nk, h->s_time_emb);
 	for (int r = 0; r < rows; r++)
 		h->host_ids[r] = r / G;
-	be->gather(h->s_y, h->s_t2, h->host_ids, rows, W);
+	be->gather(h->s_ada_in, h->s_time_emb, h->host_ids, rows, W);
 	for (int r = 0; r < rows; r++)
 		h->host_ids[r] = r % G;
-	be->gather(h->s_yc, h->s_cemb, h->host_ids, rows, W);
-	be->add(h->s_y, h->s_yc, (size_t)rows * W);
+	be->gather(h->s_cond_rows, h->s_cond_emb, h->host_ids, rows, W);
+	be->add(h->s_ada_in, h->s_cond_rows, (size_t)rows * W);
 	modulation(h, rows);
 }
 
@@ -595,7 +584,7 @@ void lm_flow_sample_be(const lm_heads *h, const float *noise, const float *c_con
 		be->copy(h->s_in, c_cond, (size_t)C);
 	if (G == 2 && c_uncond != h->s_in + C)
 		be->copy(h->s_in + C, c_uncond, (size_t)C);
-	be->linear(h->s_cemb, h->s_in, h->cond_w, h->cond_b, G, C, W);
+	be->linear(h->s_cond_emb, h->s_in, h->cond_w, h->cond_b, G, C, W);
 	if (noise != h->s_x)
 		be->copy(h->s_x, noise, (size_t)L);
 	for (int k0 = 0; k0 < steps; k0 += h->steps_cap) {

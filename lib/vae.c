@@ -34,15 +34,21 @@ static int conv_pad(const lm_conv *c)
 
 /* ---- loading ---- */
 
-static int load_tensor(const lm_vae *v, const lm_safetensors *sf, const char *name, int ndim,
+/* matrices (conv and Linear weights) in the backend's weight format, biases in F32, owned by v */
+static int load_tensor(lm_vae *v, const lm_safetensors *sf, const char *name, int ndim,
 		       const int64_t *shape, float **dst, lm_status *st)
 {
-	/* matrices (conv and Linear weights) in the backend's weight format, biases in F32 */
-	return lm_be_load_tensor(v->be, sf, "vae", name, ndim, shape, dst, st);
+	return lm_owned_load_tensor(&v->owned, sf, "vae", name, ndim, shape, dst, st);
+}
+
+static int load_weight(lm_vae *v, const lm_safetensors *sf, const char *name, int ndim,
+		       const int64_t *shape, lm_weight **dst, lm_status *st)
+{
+	return lm_owned_load_weight(&v->owned, sf, "vae", name, ndim, shape, dst, st);
 }
 
 /* prefix.weight (cout, cin, k) and prefix.bias (cout) */
-static int load_conv(const lm_vae *v, const lm_safetensors *sf, lm_conv *c, const char *prefix,
+static int load_conv(lm_vae *v, const lm_safetensors *sf, lm_conv *c, const char *prefix,
 		     int cin, int cout, int k, int stride, int dil, lm_status *st)
 {
 	char name[256];
@@ -50,28 +56,14 @@ static int load_conv(const lm_vae *v, const lm_safetensors *sf, lm_conv *c, cons
 	int rc;
 	*c = (lm_conv){.cin = cin, .cout = cout, .k = k, .stride = stride, .dil = dil};
 	snprintf(name, sizeof name, "%s.weight", prefix);
-	if ((rc = load_tensor(v, sf, name, 3, ws, &c->w, st)))
+	if ((rc = load_weight(v, sf, name, 3, ws, &c->w, st)))
 		return rc;
 	snprintf(name, sizeof name, "%s.bias", prefix);
 	return load_tensor(v, sf, name, 1, bs, &c->b, st);
 }
 
-/* prefix.weight (out, in) and prefix.bias (out) */
-static int load_linear(const lm_vae *v, const lm_safetensors *sf, float **w, float **b,
-		       const char *prefix, int in, int out, lm_status *st)
-{
-	char name[256];
-	int64_t ws[2] = {out, in}, bs[1] = {out};
-	int rc;
-	snprintf(name, sizeof name, "%s.weight", prefix);
-	if ((rc = load_tensor(v, sf, name, 2, ws, w, st)))
-		return rc;
-	snprintf(name, sizeof name, "%s.bias", prefix);
-	return load_tensor(v, sf, name, 1, bs, b, st);
-}
-
 /* res.{r} of one stack: conv1 k=3 dilation growth^(depth-1-r), conv2 k=1 */
-static int load_res(const lm_vae *v, const lm_safetensors *sf, lm_conv *res, const char *prefix,
+static int load_res(lm_vae *v, const lm_safetensors *sf, lm_conv *res, const char *prefix,
 		    lm_status *st)
 {
 	char name[256];
@@ -104,8 +96,10 @@ static int load_all(lm_vae *v, const lm_safetensors *sf, lm_status *st)
 			return rc;
 	}
 	if ((rc = load_conv(v, sf, &v->enc_out, "vae.encoder.conv_out", K, K, 3, 1, 1, st)) ||
-	    (rc = load_linear(v, sf, &v->enc_proj_w, &v->enc_proj_b, "vae.encoder.proj", K, 2 * v->L, st)) ||
-	    (rc = load_linear(v, sf, &v->dec_proj_w, &v->dec_proj_b, "vae.decoder.proj", v->L, K, st)) ||
+	    (rc = lm_owned_load_linear(&v->owned, sf, "vae", "vae.encoder.proj", 2 * v->L, K, &v->enc_proj_w,
+					&v->enc_proj_b, st)) ||
+	    (rc = lm_owned_load_linear(&v->owned, sf, "vae", "vae.decoder.proj", K, v->L, &v->dec_proj_w,
+					&v->dec_proj_b, st)) ||
 	    (rc = load_conv(v, sf, &v->dec_in, "vae.decoder.conv_in", K, K, 3, 1, 1, st)))
 		return rc;
 	for (int s = 0; s < v->down_t; s++) {
@@ -128,6 +122,7 @@ int lm_vae_load(lm_vae *v, const lm_config *c, const lm_safetensors *sf, const l
 	memset(v, 0, sizeof *v);
 	v->cfg = c;
 	v->be = be;
+	lm_owned_init(&v->owned, be);
 	v->F = c->feature_dim;
 	v->K = c->vae_width;
 	v->L = c->latent_dim;
@@ -162,42 +157,15 @@ int lm_vae_load(lm_vae *v, const lm_config *c, const lm_safetensors *sf, const l
 	return rc;
 }
 
-static void conv_free(const lm_backend *be, lm_conv *c)
-{
-	if (c->w)
-		be->release(c->w);
-	if (c->b)
-		be->release(c->b);
-	c->w = c->b = NULL;
-}
-
-static void convs_free(const lm_backend *be, lm_conv *c, size_t n)
-{
-	if (c)
-		for (size_t i = 0; i < n; i++)
-			conv_free(be, &c[i]);
-	free(c);
-}
-
 void lm_vae_free(lm_vae *v)
 {
-	const lm_backend *be = v->be;
-	if (!be)
+	if (!v->be)
 		return;
-	size_t nres = (size_t)v->down_t * v->depth * 2;
-	conv_free(be, &v->enc_in);
-	conv_free(be, &v->enc_out);
-	conv_free(be, &v->dec_in);
-	conv_free(be, &v->dec_mid);
-	conv_free(be, &v->dec_out);
-	convs_free(be, v->enc_down, v->down_t);
-	convs_free(be, v->enc_res, nres);
-	convs_free(be, v->dec_up, v->down_t);
-	convs_free(be, v->dec_res, nres);
-	float *lin[4] = {v->enc_proj_w, v->enc_proj_b, v->dec_proj_w, v->dec_proj_b};
-	for (int i = 0; i < 4; i++)
-		if (lin[i])
-			be->release(lin[i]);
+	lm_owned_free(&v->owned);
+	free(v->enc_down);
+	free(v->enc_res);
+	free(v->dec_up);
+	free(v->dec_res);
 	memset(v, 0, sizeof *v);
 }
 
@@ -420,8 +388,8 @@ static int run_check(vae_run *r, lm_status *st)
 
 /* ---- public ---- */
 
-int lm_vae_encode2(const lm_vae *v, const float *feats, int T, float **mu, float **logvar, int *n,
-		   lm_status *st)
+int lm_vae_encode_posterior(const lm_vae *v, const float *feats, int T, float **mu, float **logvar, int *n,
+			    lm_status *st)
 {
 	*mu = NULL;
 	if (logvar)
@@ -472,7 +440,7 @@ out:
 
 int lm_vae_encode(const lm_vae *v, const float *feats, int T, float **mu, int *n, lm_status *st)
 {
-	return lm_vae_encode2(v, feats, T, mu, NULL, n, st);
+	return lm_vae_encode_posterior(v, feats, T, mu, NULL, n, st);
 }
 
 int lm_vae_decode(const lm_vae *v, const float *z, int n, float *feats, lm_status *st)

@@ -10,8 +10,8 @@
 #include "safetensors.h"
 
 /* One causal Conv1d: left zero padding (k-1)*dil + 1 - stride rows, then torch Conv1d.
- * w (cout, cin, k) torch layout, b (cout), both in backend memory. */
-typedef struct lm_conv { int cin, cout, k, stride, dil; float *w, *b; } lm_conv;
+ * w (cout, cin, k) torch layout, a weight; b (cout); both in backend memory. */
+typedef struct lm_conv { int cin, cout, k, stride, dil; lm_weight *w; float *b; } lm_conv;
 
 typedef struct lm_vae {
 	const lm_config *cfg;
@@ -23,12 +23,15 @@ typedef struct lm_vae {
 	lm_conv enc_in, enc_out;
 	lm_conv *enc_down;   /* down_t */
 	lm_conv *enc_res;    /* down_t * depth * 2: [(s*depth + r)*2 + 0|1] = conv1|conv2 */
-	float *enc_proj_w, *enc_proj_b; /* (2L, K) */
+	lm_weight *enc_proj_w;          /* (2L, K) */
+	float *enc_proj_b;              /* (2L) */
 	/* decoder */
-	float *dec_proj_w, *dec_proj_b; /* (K, L) */
+	lm_weight *dec_proj_w;          /* (K, L) */
+	float *dec_proj_b;              /* (K) */
 	lm_conv dec_in, dec_mid, dec_out;
 	lm_conv *dec_res;    /* down_t * depth * 2 */
 	lm_conv *dec_up;     /* down_t */
+	lm_owned owned;      /* every weight and bias (the pointers above are views into it) */
 } lm_vae;
 
 /* Loads the `vae.` tensors of sf (names and shapes: docs/model-format.md 3) with the sizes of c
@@ -41,15 +44,16 @@ int lm_vae_load(lm_vae *v, const lm_config *c, const lm_safetensors *sf, const l
 /* Releases everything lm_vae_load made; safe on a zeroed or already freed v. */
 void lm_vae_free(lm_vae *v);
 
-/* feats(T, F) normalized -> mu(T/4, L). T not a multiple of 4: the last T%4 frames are dropped
- * (CHOICE; MotionStreamer's convs never read them either, so the latents are the same).
- * *mu malloc'd, *n = T/4. Causal: the latents of a prefix are the prefix of the latents.
- * Errors: LM_EDATA when T < 4, LM_ENOMEM. */
+/* The encoder's posterior (MotionStreamer tae.py Causal_TAE.encode): feats(T, F) normalized ->
+ * mu(T/4, L) and logvar(T/4, L), the first and last L of the encoder's 2L outputs per latent
+ * (logvar unclamped). T not a multiple of 4: the last T%4 frames are dropped (CHOICE;
+ * MotionStreamer's convs never read them either, so the latents are the same). *mu, *logvar
+ * malloc'd (logvar NULL: not wanted), *n = T/4. Causal: the latents of a prefix are the prefix of
+ * the latents. Errors: LM_EDATA when T < 4, LM_ENOMEM (then *mu, *logvar NULL, *n 0). */
+int lm_vae_encode_posterior(const lm_vae *v, const float *feats, int T, float **mu, float **logvar, int *n,
+			    lm_status *st);
+/* The latents inference uses: lm_vae_encode_posterior's mu only. */
 int lm_vae_encode(const lm_vae *v, const float *feats, int T, float **mu, int *n, lm_status *st);
-/* The same, also returning logvar(T/4, L) (the last L of the 2L outputs, unclamped) when logvar
- * is not NULL; *logvar malloc'd. */
-int lm_vae_encode2(const lm_vae *v, const float *feats, int T, float **mu, float **logvar, int *n,
-		   lm_status *st);
 /* z(n, L) -> feats(4n, F) normalized (whole sequence; n = 0 writes nothing).
  * Errors: LM_EDATA when n < 0, LM_ENOMEM. */
 int lm_vae_decode(const lm_vae *v, const float *z, int n, float *feats, lm_status *st);

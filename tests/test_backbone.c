@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "backbone.h"
+#include "cpu/cpu.h"
 #include "heads.h"
 #include "tap.h"
 
@@ -172,7 +173,8 @@ static float *run(model *m, const seg *s, int nseg, int step, int *T_out)
 	return out;
 }
 
-/* Replaces every motion_model.* weight of bb by w * -1.5 + 0.25 (in backend memory). */
+/* Replaces every motion_model.* weight of bb by w * -1.5 + 0.25 (in backend memory; bb is on the
+ * CPU backend, whose weights are their float32 data: cpu_weight_f32). */
 static void perturb_motion(lm_backbone *bb)
 {
 	const lm_config *c = bb->cfg;
@@ -183,9 +185,10 @@ static void perturb_motion(lm_backbone *bb)
 		struct {
 			float *p;
 			size_t n;
-		} t[] = {{ly->input_norm, H}, {ly->wq, qd * H}, {ly->wk, kvd * H}, {ly->wv, kvd * H},
-			 {ly->wo, H * qd}, {ly->post_norm, H}, {ly->w_gate, I * H}, {ly->w_up, I * H},
-			 {ly->w_down, H * I}, {l == 0 ? bb->final_norm[LM_MOTION] : NULL, H}};
+		} t[] = {{ly->input_norm, H}, {cpu_weight_f32(ly->wq), qd * H}, {cpu_weight_f32(ly->wk), kvd * H},
+			 {cpu_weight_f32(ly->wv), kvd * H}, {cpu_weight_f32(ly->wo), H * qd}, {ly->post_norm, H},
+			 {cpu_weight_f32(ly->w_gate), I * H}, {cpu_weight_f32(ly->w_up), I * H},
+			 {cpu_weight_f32(ly->w_down), H * I}, {l == 0 ? bb->final_norm[LM_MOTION] : NULL, H}};
 		for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
 			if (!t[k].p)
 				continue;
@@ -463,6 +466,10 @@ static void check_be_variants(model *m)
 	rc = lm_backbone_prefill(&m->bb, &kb, &bad, 1, hl_be, &st);
 	ok(rc == LM_EDATA && strstr(st.msg, "vocabulary") && kb.pos == pos, "lm_backbone_prefill refuses id %d: %s",
 	   V, st.msg);
+	int32_t zeros[33] = {0}; /* more ids than the 32-position cache holds */
+	rc = lm_backbone_prefill(&m->bb, &kb, zeros, kb.max_pos - kb.pos + 1, hl_be, &st);
+	ok(rc == LM_EDATA && strstr(st.msg, "overflow") && kb.pos == pos,
+	   "lm_backbone_prefill past the cache's end refused, cache unchanged: %s", st.msg);
 	lm_kv_free(&kh2, &m->bb), lm_kv_free(&kb2, &m->bb);
 	lm_kv_free(&kh, &m->bb), lm_kv_free(&kb, &m->bb);
 	b->release(emb_be), b->release(out_be), b->release(hl_be);

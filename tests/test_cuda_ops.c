@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "backend.h"
+#include "cpu/cpu.h"
 #include "tap.h"
 
 static const lm_backend *cu, *cpu = &lm_backend_cpu;
@@ -53,7 +54,7 @@ static float *bf16_round(const float *x, size_t n)
 }
 
 static float *dev(const float *host, size_t n) { return lm_be_upload_new(cu, host, n); }
-static float *devw(const float *host, size_t n) { return lm_be_upload_weight(cu, host, n); }
+static lm_weight *devw(const float *host, size_t n) { return lm_be_upload_weight(cu, host, n); }
 
 static void poison(float *d, size_t n)
 {
@@ -97,9 +98,10 @@ static void test_linear(int n, int in, int out, int bias)
 	float *x = rnd((size_t)n * in, -1, 1), *w = rnd((size_t)out * in, -0.5f, 0.5f);
 	float *b = bias ? rnd(out, -1, 1) : NULL, *wr = bf16_round(w, (size_t)out * in);
 	float *want = malloc((size_t)n * out * sizeof *want), *want_r = malloc((size_t)n * out * sizeof *want);
-	cpu->linear(want, x, w, b, n, in, out);
-	cpu->linear(want_r, x, wr, b, n, in, out);
-	float *dx = dev(x, (size_t)n * in), *dw = devw(w, (size_t)out * in), *db = bias ? dev(b, out) : NULL;
+	cpu->linear(want, x, cpu_f32_weight(w), b, n, in, out);
+	cpu->linear(want_r, x, cpu_f32_weight(wr), b, n, in, out);
+	float *dx = dev(x, (size_t)n * in), *db = bias ? dev(b, out) : NULL;
+	lm_weight *dw = devw(w, (size_t)out * in);
 	float *dy = cu->alloc((size_t)n * out);
 	poison(dy, (size_t)n * out);
 	cu->linear(dy, dx, dw, db, n, in, out);
@@ -110,7 +112,7 @@ static void test_linear(int n, int in, int out, int bias)
 	check(dy, want_r, (size_t)n * out, f32x ? 1e-5 : 1e-2, what);
 	snprintf(what, sizeof what, "linear %dx%d -> %d%s vs CPU with f32 weights", n, in, out, bias ? " + bias" : "");
 	check(dy, want, (size_t)n * out, 1e-2, what);
-	cu->release(dx), cu->release(dw), cu->release(dy);
+	cu->release(dx), cu->release_weight(dw), cu->release(dy);
 	if (db)
 		cu->release(db);
 	free(x), free(w), free(b), free(wr), free(want), free(want_r);
@@ -122,9 +124,10 @@ static void test_embed(void)
 	int32_t ids[7] = {0, 49, 3, 3, 17, 48, 1};
 	float *t = rnd((size_t)V * d, -2, 2), *tr = bf16_round(t, (size_t)V * d);
 	float *want = malloc((size_t)n * d * sizeof *want), *want_r = malloc((size_t)n * d * sizeof *want);
-	cpu->embed(want, t, ids, n, d);
-	cpu->embed(want_r, tr, ids, n, d);
-	float *dt = devw(t, (size_t)V * d), *dtf = dev(t, (size_t)V * d), *dy = cu->alloc((size_t)n * d);
+	cpu->embed(want, cpu_f32_weight(t), ids, n, d);
+	cpu->embed(want_r, cpu_f32_weight(tr), ids, n, d);
+	lm_weight *dt = devw(t, (size_t)V * d);
+	float *dtf = dev(t, (size_t)V * d), *dy = cu->alloc((size_t)n * d);
 	poison(dy, (size_t)n * d);
 	cu->embed(dy, dt, ids, n, d);
 	check(dy, want_r, (size_t)n * d, 0, "embed: bf16 table rows, exactly the rounded weights");
@@ -138,11 +141,11 @@ static void test_embed(void)
 	for (int i = 0; i < m; i++)
 		many[i] = (i * 7) % V;
 	float *wm = malloc((size_t)m * d * sizeof *wm), *dm = cu->alloc((size_t)m * d);
-	cpu->embed(wm, t, many, m, d);
+	cpu->gather(wm, t, many, m, d);
 	poison(dm, (size_t)m * d);
 	cu->gather(dm, dtf, many, m, d);
 	check(dm, wm, (size_t)m * d, 0, "gather: 600 rows (three launches)");
-	cu->release(dt), cu->release(dtf), cu->release(dy), cu->release(dm);
+	cu->release_weight(dt), cu->release(dtf), cu->release(dy), cu->release(dm);
 	free(t), free(tr), free(want), free(want_r), free(many), free(wm);
 }
 
@@ -307,9 +310,10 @@ static void test_conv(int T_in, int cin, int cout, int k, int stride, int dil)
 	size_t nx = (size_t)T_in * cin, nw = (size_t)cout * cin * k, ny = (size_t)T_out * cout;
 	float *x = rnd(nx, -1, 1), *w = rnd(nw, -0.5f, 0.5f), *b = rnd(cout, -1, 1), *wr = bf16_round(w, nw);
 	float *want = malloc(ny * sizeof *want), *want_r = malloc(ny * sizeof *want);
-	cpu->conv1d(want, x, w, b, T_in, cin, cout, k, stride, dil);
-	cpu->conv1d(want_r, x, wr, b, T_in, cin, cout, k, stride, dil);
-	float *dx = dev(x, nx), *dw = devw(w, nw), *db = dev(b, cout), *dy = cu->alloc(ny);
+	cpu->conv1d(want, x, cpu_f32_weight(w), b, T_in, cin, cout, k, stride, dil);
+	cpu->conv1d(want_r, x, cpu_f32_weight(wr), b, T_in, cin, cout, k, stride, dil);
+	float *dx = dev(x, nx), *db = dev(b, cout), *dy = cu->alloc(ny);
+	lm_weight *dw = devw(w, nw);
 	poison(dy, ny);
 	cu->conv1d(dy, dx, dw, db, T_in, cin, cout, k, stride, dil);
 	char what[160];
@@ -320,7 +324,7 @@ static void test_conv(int T_in, int cin, int cout, int k, int stride, int dil)
 	snprintf(what, sizeof what, "conv1d T %d -> %d, k %d stride %d dil %d vs f32 weights", T_in, T_out, k, stride,
 		 dil);
 	check(dy, want, ny, 1e-2, what);
-	cu->release(dx), cu->release(dw), cu->release(db), cu->release(dy);
+	cu->release(dx), cu->release_weight(dw), cu->release(db), cu->release(dy);
 	free(x), free(w), free(b), free(wr), free(want), free(want_r);
 }
 
@@ -328,10 +332,11 @@ static void test_conv_short_and_upsample(void)
 {
 	/* T_in shorter than the window: no output row is written (the CPU's contract) */
 	float x[4] = {1, 2, 3, 4}, w[6] = {1, 1, 1, 1, 1, 1}, sentinel[2] = {42, 43};
-	float *dx = dev(x, 4), *dw = devw(w, 6), *dy = dev(sentinel, 2);
+	float *dx = dev(x, 4), *dy = dev(sentinel, 2);
+	lm_weight *dw = devw(w, 6);
 	cu->conv1d(dy, dx, dw, NULL, 4, 1, 2, 3, 1, 2); /* needs 5 rows */
 	check(dy, sentinel, 2, 0, "conv1d with too few rows writes nothing");
-	cu->release(dx), cu->release(dw), cu->release(dy);
+	cu->release(dx), cu->release_weight(dw), cu->release(dy);
 
 	int T = 9, c = 13;
 	float *u = rnd((size_t)T * c, -1, 1), *want = malloc((size_t)2 * T * c * sizeof *want);
@@ -350,7 +355,8 @@ static void test_graph(void)
 {
 	int in = 64, out = 64;
 	float *x = rnd(in, -1, 1), *w = rnd((size_t)out * in, -0.2f, 0.2f), *b = rnd(out, -1, 1);
-	float *dx = dev(x, in), *dw = devw(w, (size_t)out * in), *db = dev(b, out), *dh = cu->alloc(out);
+	float *dx = dev(x, in), *db = dev(b, out), *dh = cu->alloc(out);
+	lm_weight *dw = devw(w, (size_t)out * in);
 	/* the reference: two rounds run op by op */
 	for (int r = 0; r < 2; r++) {
 		cu->linear(dh, dx, dw, db, 1, in, out);
@@ -373,7 +379,7 @@ static void test_graph(void)
 		check(dx, want, in, 0, "two graph launches equal two rounds of the ops, bit for bit");
 		cu->graph_free(g);
 	}
-	cu->release(dx), cu->release(dw), cu->release(db), cu->release(dh);
+	cu->release(dx), cu->release_weight(dw), cu->release(db), cu->release(dh);
 	free(x), free(w), free(b), free(want), free(still);
 }
 

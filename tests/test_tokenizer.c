@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "clock.h"
 #include "tap.h"
 #include "tokenizer.h"
 
@@ -59,13 +59,6 @@ static int ids_from_json(json_t *arr, int32_t **ids)
 	for (int i = 0; i < n; i++)
 		(*ids)[i] = (int32_t)json_integer_value(json_array_get(arr, (size_t)i));
 	return n;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ---- 1. the tiny tokenizer ---- */
@@ -335,7 +328,7 @@ static void test_vectors(const lm_tokenizer *tk, const char *dir)
 	char *line = NULL;
 	size_t cap = 0;
 	int lineno = 0;
-	double t0 = now(), bytes = 0;
+	double t0 = lm_now(), bytes = 0;
 	while (getline(&line, &cap, f) > 0) {
 		lineno++;
 		json_error_t je;
@@ -377,7 +370,7 @@ static void test_vectors(const lm_tokenizer *tk, const char *dir)
 		free(got);
 		json_decref(o);
 	}
-	double dt = now() - t0;
+	double dt = lm_now() - t0;
 	free(line);
 	fclose(f);
 	ok(enc.total > 0 && enc.pass == enc.total, "vectors: %d/%d exact (encode %.0f bytes + decode in %.2f s)",
@@ -464,9 +457,9 @@ static void test_llama3(void)
 	fclose(probe);
 	lm_tokenizer *tk = NULL;
 	lm_status st = {0};
-	double t0 = now();
+	double t0 = lm_now();
 	int rc = lm_tokenizer_load(&tk, path, &st);
-	double dt = now() - t0;
+	double dt = lm_now() - t0;
 	if (!ok(rc == 0, "load %s in %.2f s%s%s", path, dt, rc ? ": " : "", rc ? st.msg : ""))
 		return;
 	ok(dt < 5.0, "loading took %.2f s (< 5 s on a shared 2-core machine)", dt);

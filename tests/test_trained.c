@@ -150,7 +150,7 @@ static void check_vae(const lm_model *m)
 	float *x = gf("vae_feats", &nf), *wmu = gf("vae_mu", &nm), *wlv = gf("vae_logvar", &nv);
 	float *wdec = gf("vae_decoded", &nd), *mu = NULL, *lv = NULL;
 	int T = (int)(nf / F), n = 0;
-	int rc = lm_vae_encode2(&m->vae, x, T, &mu, &lv, &n, &st);
+	int rc = lm_vae_encode_posterior(&m->vae, x, T, &mu, &lv, &n, &st);
 	if (!ok(rc == 0 && (long)n * L == nm, "VAE encodes the %d-frame real window into %d latents", T, n))
 		goto out;
 	close_f32(mu, wmu, nm, 1e-4, 1e-3, "VAE mu vs PyTorch");

@@ -71,7 +71,7 @@ static void check_conv(int T_in, int cin, int cout, int k, int stride, int dil, 
 	int n;
 	float *want = ref_conv(x, T_in, w, b, cin, cout, k, stride, dil, 0, &n);
 	float *got = malloc(((size_t)n * cout + 1) * sizeof(float));
-	lm_backend_cpu.conv1d(got, x, w, b, T_in, cin, cout, k, stride, dil);
+	lm_backend_cpu.conv1d(got, x, cpu_f32_weight(w), b, T_in, cin, cout, k, stride, dil);
 	char what[160];
 	snprintf(what, sizeof what, "conv1d T_in %d cin %d cout %d k %d stride %d dil %d%s -> T_out %d vs loops",
 		 T_in, cin, cout, k, stride, dil, bias ? "" : " no bias", n);
@@ -91,7 +91,7 @@ static void test_ops(void)
 	check_conv(702, 1024, 3, 3, 1, 1, 1); /* more rows than one block of gathered windows */
 
 	float sentinel[4] = {7, 7, 7, 7}, x[10] = {0}, w[6] = {0};
-	lm_backend_cpu.conv1d(sentinel, x, w, NULL, 4, 1, 2, 3, 1, 2); /* needs 5 rows */
+	lm_backend_cpu.conv1d(sentinel, x, cpu_f32_weight(w), NULL, 4, 1, 2, 3, 1, 2); /* needs 5 rows */
 	ok(sentinel[0] == 7 && sentinel[3] == 7, "conv1d with T_in < (k-1)*dil+1 writes nothing");
 
 	int T = 5, c = 3;
@@ -334,7 +334,7 @@ static void test_synthetic(void)
 	/* encode 603 frames: three 256-frame blocks, the last 3 frames dropped */
 	int T = 603, L = s.L, n = 0;
 	float *feats = frand_new((size_t)T * s.F, 1.5f), *mu = NULL, *lv = NULL;
-	rc = lm_vae_encode2(&v, feats, T, &mu, &lv, &n, &st);
+	rc = lm_vae_encode_posterior(&v, feats, T, &mu, &lv, &n, &st);
 	ok(rc == 0 && n == 150, "encode 603 frames -> %d latents (want 150): %s", n, rc ? st.msg : "ok");
 	float *ro = ref_encode(&s, feats, 600);
 	float *rmu = malloc((size_t)150 * L * sizeof(float)), *rlv = malloc((size_t)150 * L * sizeof(float));
@@ -484,7 +484,7 @@ static void test_golden(void)
 		goto free_all;
 	float *mu = NULL, *lv = NULL, *dec = NULL, *sdec = NULL;
 	int n = 0;
-	rc = lm_vae_encode2(&v, feats, T, &mu, &lv, &n, &st);
+	rc = lm_vae_encode_posterior(&v, feats, T, &mu, &lv, &n, &st);
 	if (ok(rc == 0 && n == N, "golden: encode %d frames -> %d latents: %s", T, n, rc ? st.msg : "ok")) {
 		close_f32(mu, gmu, (long)N * L, 1e-4, 1e-3, "golden: encode mu vs PyTorch");
 		close_f32(lv, glv, (long)N * L, 1e-4, 1e-3, "golden: encode logvar vs PyTorch");

@@ -5,15 +5,6 @@
 #include "../backend.h"
 #include "cpu.h"
 
-/* Matrix weights stay float32 on the CPU: the same buffer upload would make. */
-static float *cpu_upload_weight(const float *host, size_t n)
-{
-	float *p = cpu_alloc(n);
-	if (p && host)
-		cpu_upload(p, host, n);
-	return p;
-}
-
 static const char *cpu_describe(void)
 {
 	static char line[64];
@@ -30,9 +21,10 @@ const lm_backend lm_backend_cpu = {
 	.download = cpu_download,
 	.copy = cpu_copy,
 	.upload_weight = cpu_upload_weight,
+	.release_weight = cpu_release_weight,
 	.linear = cpu_linear,
 	.embed = cpu_embed,
-	.gather = cpu_embed,
+	.gather = cpu_gather,
 	.rmsnorm = cpu_rmsnorm,
 	.layernorm = cpu_layernorm,
 	.rope = cpu_rope,

@@ -4,6 +4,19 @@
 #define LLAMO_CPU_H
 #include <stddef.h>
 #include <stdint.h>
+#include "../backend.h"
+
+/* On the CPU a weight is its float32 data: an lm_weight * is the address of the floats
+ * upload_weight copied. These two views are the CPU backend's own, and for tests that build or
+ * change weights on the host. */
+static inline float *cpu_weight_f32(const lm_weight *w)
+{
+	return (float *)w;
+}
+static inline const lm_weight *cpu_f32_weight(const float *w)
+{
+	return (const lm_weight *)w;
+}
 
 /* ops_core.c: memory, products, norms, rope, attention, elementwise */
 float *cpu_alloc(size_t n);
@@ -11,8 +24,11 @@ void cpu_release(float *p);
 void cpu_upload(float *dst, const float *host, size_t n);
 void cpu_download(float *host, const float *src, size_t n);
 void cpu_copy(float *dst, const float *src, size_t n);
-void cpu_linear(float *y, const float *x, const float *w, const float *b, int n, int in, int out);
-void cpu_embed(float *y, const float *table, const int32_t *ids, int n, int d);
+lm_weight *cpu_upload_weight(const float *host, size_t n);
+void cpu_release_weight(lm_weight *w);
+void cpu_linear(float *y, const float *x, const lm_weight *w, const float *b, int n, int in, int out);
+void cpu_embed(float *y, const lm_weight *table, const int32_t *ids, int n, int d);
+void cpu_gather(float *y, const float *table, const int32_t *ids, int n, int d);
 void cpu_rmsnorm(float *y, const float *x, const float *w, int n, int d, float eps);
 void cpu_rope(float *x, int n, int heads, int hd, int pos0, const float *inv_freq);
 void cpu_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int n,
@@ -33,7 +49,7 @@ void cpu_timestep_embedding(float *y, const float *t, int n, int dim);
 void cpu_euler_cfg(float *x, const float *vc, const float *vu, float s, float dt, int d);
 
 /* ops_conv.c: causal convolution and upsampling */
-void cpu_conv1d(float *y, const float *x, const float *w, const float *b, int T_in, int cin, int cout,
+void cpu_conv1d(float *y, const float *x, const lm_weight *w, const float *b, int T_in, int cin, int cout,
 		int k, int stride, int dil);
 void cpu_upsample2(float *y, const float *x, int T, int c);
 #endif

@@ -72,9 +72,10 @@ static void conv1d_product(float *y, const float *a, const float *w, const float
 /* Causal conv, time-major (torch nn.Conv1d with padding 0 on the already padded input):
  * x(T_in, cin), w(cout, cin, k), b(cout) or NULL, y(T_out, cout),
  * T_out = (T_in - (k-1)*dil - 1) / stride + 1 (no output when T_in < (k-1)*dil + 1). */
-void cpu_conv1d(float *y, const float *x, const float *w, const float *b, int T_in, int cin, int cout,
+void cpu_conv1d(float *y, const float *x, const lm_weight *wt, const float *b, int T_in, int cin, int cout,
 		int k, int stride, int dil)
 {
+	const float *w = cpu_weight_f32(wt);
 	int span = (k - 1) * dil + 1;
 	if (T_in < span || cin <= 0 || cout <= 0)
 		return;

@@ -31,9 +31,24 @@ void cpu_copy(float *dst, const float *src, size_t n)
 	memmove(dst, src, n * sizeof(float));
 }
 
-/* y(n,out) = x(n,in) w(out,in)^T + b: torch nn.Linear */
-void cpu_linear(float *y, const float *x, const float *w, const float *b, int n, int in, int out)
+/* Matrix weights stay float32 on the CPU: the same buffer upload would make. */
+lm_weight *cpu_upload_weight(const float *host, size_t n)
 {
+	float *p = cpu_alloc(n);
+	if (p && host)
+		cpu_upload(p, host, n);
+	return (lm_weight *)p;
+}
+
+void cpu_release_weight(lm_weight *w)
+{
+	cpu_release(cpu_weight_f32(w));
+}
+
+/* y(n,out) = x(n,in) w(out,in)^T + b: torch nn.Linear */
+void cpu_linear(float *y, const float *x, const lm_weight *wt, const float *b, int n, int in, int out)
+{
+	const float *w = cpu_weight_f32(wt);
 	if (n == 1)
 		cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w, in, x, 1, 0.0f, y, 1);
 	else
@@ -45,10 +60,15 @@ void cpu_linear(float *y, const float *x, const float *w, const float *b, int n,
 				y[(size_t)i * out + j] += b[j];
 }
 
-void cpu_embed(float *y, const float *table, const int32_t *ids, int n, int d)
+void cpu_gather(float *y, const float *table, const int32_t *ids, int n, int d)
 {
 	for (int i = 0; i < n; i++)
 		memcpy(y + (size_t)i * d, table + (size_t)ids[i] * d, d * sizeof(float));
+}
+
+void cpu_embed(float *y, const lm_weight *table, const int32_t *ids, int n, int d)
+{
+	cpu_gather(y, cpu_weight_f32(table), ids, n, d);
 }
 
 /* HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * w, in float32 */
