@@ -4,9 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "clock.h"
 #include "frameio.h"
 #include "model.h"
 
@@ -47,13 +47,6 @@ static const lm_cli cli = {
 	.on_opt = on_opt,
 };
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 /* The progress line on a terminal's stderr: "llamo-t2m: prompt 3/10: 84 frames, 512 frames/s",
  * rewritten in place (\r, then erase to the end of the line) at most ten times a second. */
 static struct {
@@ -64,7 +57,7 @@ static struct {
 
 static void progress(uint32_t prompt, int frames, int force)
 {
-	double t = now();
+	double t = lm_now();
 	if (!prog.on || (!force && t - prog.last < 0.1))
 		return;
 	prog.last = t;
@@ -295,7 +288,7 @@ int main(int argc, char **argv)
 	if (!out || lm_writer_open(&w, out, strcmp(outpath, "-") ? outpath : "stdout", &h, &st))
 		lm_die_status(&st);
 	prog.on = isatty(STDERR_FILENO);
-	prog.t0 = now();
+	prog.t0 = lm_now();
 	double seconds;
 	for (char *prompt; (prompt = prompts_next(&p, &seconds));) {
 		uint32_t stream = p.n - 1;
@@ -307,7 +300,7 @@ int main(int argc, char **argv)
 		lm_die(LM_EDATA, "%s: no prompt (give one as arguments or as a line on stdin)", p.src);
 	if (prog.on)
 		fprintf(stderr, "%s: %d prompt%s, %ld frames in %.1f s (%.0f frames/s)\n", lm_prog, p.n,
-			p.n == 1 ? "" : "s", prog.frames, now() - prog.t0, prog.frames / fmax(now() - prog.t0, 1e-9));
+			p.n == 1 ? "" : "s", prog.frames, lm_now() - prog.t0, prog.frames / fmax(lm_now() - prog.t0, 1e-9));
 	if (lm_put_mark(w, LM_STREAM_ALL, LM_MARK_EOS, -1, &st) || lm_writer_close(w, &st) || lm_out_commit(out, &st))
 		lm_die_status(&st);
 	prompts_close(&p);

@@ -5,15 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
+#include "clock.h"
 #include "model.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static int path_in(char *buf, size_t len, const char *dir, const char *file)
 {
@@ -228,14 +221,14 @@ int lm_t2m_prefill(lm_t2m *g, int b, const int32_t *ids, int n, lm_status *st)
 		return lm_fail(st, LM_EDATA, "an empty prompt (no token ids)");
 	if (g->kv[b].k)
 		return lm_fail(st, LM_EDATA, "%s prompt given twice", b ? "unconditional" : "conditional");
-	double t0 = now();
+	double t0 = lm_now();
 	int max_pos = g->o.max_pos > 0 ? g->o.max_pos : n + g->o.max_tokens + 1;
 	if (lm_kv_init(&g->kv[b], &m->bb, max_pos, st) ||
 	    lm_backbone_prefill(&m->bb, &g->kv[b], ids, n, g->h + (size_t)b * m->cfg.hidden_size, st))
 		return st->code;
 	if (b == 1)
 		g->rows = 2;
-	g->times.prefill += now() - t0;
+	g->times.prefill += lm_now() - t0;
 	return 0;
 }
 
@@ -244,10 +237,10 @@ int lm_t2m_exit(lm_t2m *g, int *stop, float *p, lm_status *st)
 	*stop = g->i >= g->o.max_tokens;
 	float prob = 0;
 	if (!*stop) {
-		double t0 = now();
+		double t0 = lm_now();
 		lm_exit_prob_be(&g->m->heads, g->h, 1, g->p);
 		g->m->be->download(&prob, g->p, 1);
-		g->times.exit += now() - t0;
+		g->times.exit += lm_now() - t0;
 		*stop = g->i > 0 && prob > g->o.threshold; /* at least one latent: no exit at [BOM] */
 	}
 	if (p)
@@ -259,7 +252,7 @@ int lm_t2m_draw(lm_t2m *g, float *z, lm_status *st)
 {
 	const lm_model *m = g->m;
 	int guided = g->rows == 2 && g->o.cfg != 1.0f, C = m->cfg.condition_size;
-	double t0 = now();
+	double t0 = lm_now();
 	lm_randn(&g->rng, g->host_noise, m->cfg.latent_dim);
 	m->be->upload(g->noise, g->host_noise, m->cfg.latent_dim);
 	lm_projector_be(&m->heads, g->h, 1 + guided, g->c);
@@ -268,7 +261,7 @@ int lm_t2m_draw(lm_t2m *g, float *z, lm_status *st)
 		m->be->download(z, g->z, m->cfg.latent_dim);
 	g->i++;
 	g->times.latents = g->i;
-	g->times.flow += now() - t0;
+	g->times.flow += lm_now() - t0;
 	return 0;
 }
 
@@ -278,7 +271,7 @@ int lm_t2m_feed(lm_t2m *g, const float *z, lm_status *st)
 	int H = m->cfg.hidden_size;
 	if (!g->kv[0].k)
 		return lm_fail(st, LM_EDATA, "a latent before the stream's prompt");
-	double t0 = now();
+	double t0 = lm_now();
 	if (z)
 		m->be->upload(g->z, z, m->cfg.latent_dim);
 	lm_adapter_be(&m->heads, g->z, 1, g->emb);
@@ -287,7 +280,7 @@ int lm_t2m_feed(lm_t2m *g, const float *z, lm_status *st)
 	lm_kv_cache *kv[2] = {&g->kv[0], &g->kv[1]};
 	if (lm_backbone_step_be(&m->bb, kv, g->rows, g->emb, LM_MOTION, g->h, st))
 		return st->code;
-	g->times.backbone += now() - t0;
+	g->times.backbone += lm_now() - t0;
 	return 0;
 }
 
@@ -310,11 +303,11 @@ int lm_t2m_begin(lm_t2m **out, const lm_model *m, const char *prompt, const lm_g
 		return st->code;
 	int guided = o->cfg != 1.0f, rc = 0;
 	for (int b = 0; !rc && b < 1 + guided; b++) {
-		double t0 = now();
+		double t0 = lm_now();
 		int32_t *ids = NULL;
 		int n = 0;
 		rc = lm_t2m_prompt_ids(m, b ? "" : prompt, &ids, &n, st);
-		g->times.prefill += now() - t0;
+		g->times.prefill += lm_now() - t0;
 		if (!rc)
 			rc = lm_t2m_prefill(g, b, ids, n, st);
 		free(ids);
