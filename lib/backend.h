@@ -155,6 +155,7 @@ int lm_owned_load_linear(lm_owned *o, const struct lm_safetensors *sf, const cha
 void lm_owned_free(lm_owned *o);
 
 /* The CUDA backend (kernels/backend_cuda.cu), set up on first call: 0 and *be, or LM_EUNAVAIL
- * with the reason. Built only with CUDA=1; programs use lm_backend_get. */
+ * with the reason. Without CUDA (CUDA=0) a stub in lib/backend.c answers LM_EUNAVAIL "this build
+ * has no CUDA backend". Programs use lm_backend_get. */
 int lm_cuda_open(const lm_backend **be, lm_status *st);
 #endif
