@@ -69,8 +69,9 @@ static int no_memory(const lm_backend *be, const char *who, const char *name, si
 	return lm_fail(st, LM_ENOMEM, "%s: out of %s memory for '%s' (%zu floats)", who, be->name, name, n);
 }
 
-int lm_be_load_tensor(const lm_backend *be, const lm_safetensors *sf, const char *who,
-		      const char *name, int ndim, const int64_t *shape, float **dst, lm_status *st)
+/* A tensor of sf onto be: a float32 buffer, or (weight) one in the backend's weight format. */
+static int load_onto(const lm_backend *be, const lm_safetensors *sf, const char *who, const char *name,
+		     int ndim, const int64_t *shape, int weight, void **dst, lm_status *st)
 {
 	float *host = NULL;
 	size_t n;
@@ -78,23 +79,27 @@ int lm_be_load_tensor(const lm_backend *be, const lm_safetensors *sf, const char
 	int rc = load_host(sf, name, ndim, shape, &host, &n, st);
 	if (rc)
 		return rc;
-	*dst = lm_be_upload_new(be, host, n);
+	*dst = weight ? (void *)lm_be_upload_weight(be, host, n) : (void *)lm_be_upload_new(be, host, n);
 	free(host);
 	return *dst ? 0 : no_memory(be, who, name, n, st);
+}
+
+int lm_be_load_tensor(const lm_backend *be, const lm_safetensors *sf, const char *who,
+		      const char *name, int ndim, const int64_t *shape, float **dst, lm_status *st)
+{
+	void *p;
+	int rc = load_onto(be, sf, who, name, ndim, shape, 0, &p, st);
+	*dst = p;
+	return rc;
 }
 
 int lm_be_load_weight(const lm_backend *be, const lm_safetensors *sf, const char *who,
 		      const char *name, int ndim, const int64_t *shape, lm_weight **dst, lm_status *st)
 {
-	float *host = NULL;
-	size_t n;
-	*dst = NULL;
-	int rc = load_host(sf, name, ndim, shape, &host, &n, st);
-	if (rc)
-		return rc;
-	*dst = lm_be_upload_weight(be, host, n);
-	free(host);
-	return *dst ? 0 : no_memory(be, who, name, n, st);
+	void *p;
+	int rc = load_onto(be, sf, who, name, ndim, shape, 1, &p, st);
+	*dst = p;
+	return rc;
 }
 
 /* ---- owned lists ---- */
