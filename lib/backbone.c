@@ -119,7 +119,7 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 		bb->lm_head = bb->embed;
 	else if ((rc = load_matrix(bb, sf, "lm_head.weight", V, H, &bb->lm_head, st)))
 		goto fail;
-	for (int b = 0; b < 2; b++) {
+	for (int b = 0; b < 1 + c->has_motion; b++) { /* the motion twin when the model has one */
 		bb->layers[b] = calloc(nl, sizeof(lm_layer));
 		if (!bb->layers[b]) {
 			rc = lm_fail(st, LM_ENOMEM, "backbone: out of memory");
@@ -339,8 +339,8 @@ static void layer_forward(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache
  * 0 when the n positions may run (n == 0 included). */
 static int forward_ready(const lm_backbone *bb, lm_kv_cache *kv, int n, int modality, lm_status *st)
 {
-	if (modality != LM_TEXT && modality != LM_MOTION)
-		return lm_fail(st, LM_EINTERNAL, "backbone: unknown modality %d", modality);
+	if ((modality != LM_TEXT && modality != LM_MOTION) || !bb->layers[modality])
+		return lm_fail(st, LM_EDATA, "backbone: no %s branch in this model", modality == LM_MOTION ? "motion" : "such");
 	if (n < 0 || n > kv->max_pos - kv->pos)
 		return lm_fail(st, LM_EDATA, "backbone: %d more positions overflow the kv cache (%d of %d used)",
 			       n, kv->pos, kv->max_pos);
@@ -443,8 +443,8 @@ static void layer_step(const lm_backbone *bb, const lm_layer *ly, lm_kv_cache **
 /* The checks of a step: modality, room in every cache, scratch for nseq rows in kv[0]. */
 static int step_ready(const lm_backbone *bb, lm_kv_cache **kv, int nseq, int modality, lm_status *st)
 {
-	if (modality != LM_TEXT && modality != LM_MOTION)
-		return lm_fail(st, LM_EINTERNAL, "backbone: unknown modality %d", modality);
+	if ((modality != LM_TEXT && modality != LM_MOTION) || !bb->layers[modality])
+		return lm_fail(st, LM_EDATA, "backbone: no %s branch in this model", modality == LM_MOTION ? "motion" : "such");
 	for (int i = 0; i < nseq; i++)
 		if (kv[i]->pos >= kv[i]->max_pos)
 			return lm_fail(st, LM_EDATA, "backbone: sequence %d: one more position overflows the kv "

@@ -323,7 +323,8 @@ int lm_config_parse(lm_config *c, const char *json, size_t len, const char *name
 	int rc = json_is_object(root) ? 0 : mistyped(&x, "top level", "an object", root);
 	if (!rc)
 		rc = parse_backbone(&x, root, c);
-	if (!rc)
+	c->has_motion = json_object_get(root, "llamo") != NULL; /* else a text-only Llama */
+	if (!rc && c->has_motion)
 		rc = parse_llamo(&x, root, c);
 	json_decref(root);
 	return rc;

@@ -1,7 +1,7 @@
 /* config.h: the model directory's config.json (docs/model-format.md is the reference).
  *
- * Hugging Face Llama keys describe the backbone (so a stock Llama 3.2 config.json parses);
- * the "llamo" object describes the motion parts. Every key is checked for presence and type;
+ * Hugging Face Llama keys describe the backbone (so a stock Llama config.json parses, as a
+ * text-only model); the "llamo" object describes the motion parts. Every key is checked for presence and type;
  * an error names the file and the key ("config.json: llamo.flow_head.width: missing").
  */
 #ifndef LLAMO_CONFIG_H
@@ -22,7 +22,8 @@ typedef struct lm_config {
 	int max_position_embeddings, tie_word_embeddings;
 	int bos_token_id, n_eos, eos_token_ids[LM_MAX_EOS];
 
-	/* llamo section */
+	/* llamo section; absent in a text-only model (a stock Hugging Face Llama config.json) */
+	int has_motion;                                        /* the "llamo" object is there */
 	int latent_dim;                                        /* llamo.latent_dim */
 	int adapter_hidden_size, projector_hidden_size, condition_size;
 	int flow_width, flow_depth, flow_freq_size, euler_steps; /* llamo.flow_head.* */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "clock.h"
+#include "chat.h"
 #include "model.h"
 
 static int path_in(char *buf, size_t len, const char *dir, const char *file)
@@ -50,6 +51,10 @@ int lm_model_load(lm_model **out, const char *dir, const lm_backend *be, unsigne
 	path_in(p, sizeof p, dir, "config.json");
 	if ((rc = lm_config_load(&m->cfg, p, st)))
 		goto fail;
+	if (!m->cfg.has_motion && (parts & (LM_PART_HEADS | LM_PART_VAE | LM_PART_SKELETON))) {
+		rc = lm_fail(st, LM_EDATA, "%s: a text-only model (no llamo section): it has no motion parts", p);
+		goto fail;
+	}
 	if (parts & (LM_PART_BACKBONE | LM_PART_HEADS | LM_PART_VAE)) {
 		path_in(p, sizeof p, dir, "model.safetensors");
 		if ((rc = lm_st_open(&m->sf, p, st)))
@@ -343,12 +348,115 @@ static int argmax(const float *x, int n)
 	return best;
 }
 
-static int is_eos(const lm_config *c, int id)
+static int is_end(const lm_config *c, const int32_t *end_ids, int n_end, int id)
 {
 	for (int i = 0; i < c->n_eos; i++)
 		if (c->eos_token_ids[i] == id)
 			return 1;
+	for (int i = 0; i < n_end; i++)
+		if (end_ids[i] == id)
+			return 1;
 	return 0;
+}
+
+typedef struct prob {
+	double p;
+	int id;
+} prob;
+
+static int by_prob(const void *a, const void *b)
+{
+	const prob *x = a, *y = b;
+	return x->p < y->p ? 1 : x->p > y->p ? -1 : x->id - y->id;
+}
+
+/* A token from logits(V): softmax(logits / T), the top-p nucleus, one uniform draw. order(V) is
+ * scratch. */
+static int sample(const float *logits, int V, float T, float top_p, lm_rng *g, prob *order)
+{
+	double mx = logits[argmax(logits, V)], sum = 0;
+	for (int i = 0; i < V; i++) {
+		order[i] = (prob){exp((logits[i] - mx) / T), i};
+		sum += order[i].p;
+	}
+	qsort(order, V, sizeof *order, by_prob);
+	double keep = 0;
+	int k = 0;
+	while (k < V && (k == 0 || keep < top_p * sum))
+		keep += order[k++].p;
+	double u = lm_rng_u32(g) / 4294967296.0 * keep, acc = 0;
+	for (int i = 0; i < k; i++)
+		if ((acc += order[i].p) > u)
+			return order[i].id;
+	return order[k - 1].id;
+}
+
+int lm_text_continue(const lm_model *m, lm_kv_cache *kv, float *h, const lm_text_opts *o, const int32_t *end_ids,
+		     int n_end, lm_token_fn on_token, void *ctx, int32_t **ids_out, int *n_out, lm_status *st)
+{
+	const lm_backend *be = m->be;
+	int V = m->cfg.vocab_size, n = 0, rc = 0;
+	float *logits = malloc((size_t)V * sizeof(float)), *dlogits = be->alloc(V);
+	int32_t *ids = malloc((size_t)(o->max_new + 1) * sizeof *ids);
+	prob *order = o->temperature > 0 ? malloc((size_t)V * sizeof *order) : NULL;
+	lm_rng g;
+	lm_rng_seed(&g, o->seed);
+	if (!logits || !dlogits || !ids || (o->temperature > 0 && !order))
+		rc = lm_fail(st, LM_ENOMEM, "out of memory");
+	while (!rc && n < o->max_new) { /* only the logits come to the host */
+		lm_logits_be(&m->bb, h, 1, dlogits);
+		be->download(logits, dlogits, V);
+		int32_t id = o->temperature > 0 ? sample(logits, V, o->temperature, o->top_p, &g, order) : argmax(logits, V);
+		if (is_end(&m->cfg, end_ids, n_end, id))
+			break;
+		ids[n++] = id;
+		if (on_token)
+			rc = on_token(ctx, id, st);
+		if (!rc && n < o->max_new)
+			rc = lm_backbone_prefill(&m->bb, kv, &id, 1, h, st);
+	}
+	free(logits);
+	free(order);
+	if (dlogits)
+		be->release(dlogits);
+	if (!rc && ids_out) {
+		*ids_out = ids;
+		*n_out = n;
+		ids = NULL;
+	}
+	free(ids);
+	return rc;
+}
+
+int lm_chat_reply(const lm_model *m, const lm_chat *chat, const char *system, const char *user,
+		  const lm_text_opts *o, lm_token_fn on_token, void *ctx, int32_t **ids, int *n, lm_status *st)
+{
+	int32_t end[8], *prompt = NULL;
+	int np = 0;
+	for (int i = 0; i < chat->n_end; i++)
+		if ((end[i] = lm_token_id(m->tok, chat->end_of_turn[i])) < 0)
+			return lm_fail(st, LM_EDATA, "chat.json: end_of_turn '%s' is not a token", chat->end_of_turn[i]);
+	char *text;
+	if (lm_chat_render(chat, system, user, &text, st))
+		return st->code;
+	int rc = lm_tokenize(m->tok, text, strlen(text), &prompt, &np, st);
+	free(text);
+	lm_kv_cache kv = {0};
+	float *h = m->be->alloc(m->cfg.hidden_size);
+	if (!rc && !h)
+		rc = lm_fail(st, LM_ENOMEM, "out of memory");
+	if (!rc)
+		rc = lm_kv_init(&kv, &m->bb, np + o->max_new + 1, st);
+	if (!rc)
+		rc = lm_backbone_prefill(&m->bb, &kv, prompt, np, h, st);
+	if (!rc)
+		rc = lm_text_continue(m, &kv, h, o, end, chat->n_end, on_token, ctx, ids, n, st);
+	if (kv.k)
+		lm_kv_free(&kv, &m->bb);
+	if (h)
+		m->be->release(h);
+	free(prompt);
+	return rc;
 }
 
 int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, char **text,
@@ -356,19 +464,18 @@ int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, 
 {
 	const lm_config *c = &m->cfg;
 	const lm_backend *be = m->be;
-	int H = c->hidden_size, V = c->vocab_size, L = c->latent_dim;
+	int H = c->hidden_size, L = c->latent_dim;
 	*text = NULL;
 	const char *tpl = c->m2t_template, *at = strstr(tpl, "{motion}");
 	char *prefix = strndup(tpl, at ? (size_t)(at - tpl) : strlen(tpl));
 	const char *suffix = at ? at + strlen("{motion}") : "";
-	int32_t *pre = NULL, *suf = NULL, *gen = malloc((max_new + 1) * sizeof(int32_t));
+	int32_t *pre = NULL, *suf = NULL, *gen = NULL;
 	int npre = 0, nsuf = 0, ngen = 0, rc = 0;
-	float *logits = malloc((size_t)V * sizeof(float));
-	/* backend: the last state (H), its logits (V), the latents (n, L) and their embeddings (n, H) */
-	float *h = be->alloc(H), *dlogits = be->alloc(V);
+	/* backend: the last state (H), the latents (n, L) and their embeddings (n, H) */
+	float *h = be->alloc(H);
 	float *z = be->alloc((size_t)(n > 0 ? n : 1) * L), *emb = be->alloc((size_t)(n > 0 ? n : 1) * H);
 	lm_kv_cache kv = {0};
-	if (!prefix || !gen || !logits || !h || !dlogits || !z || !emb) {
+	if (!prefix || !h || !z || !emb) {
 		rc = lm_fail(st, LM_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -390,16 +497,9 @@ int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, 
 	if ((rc = lm_backbone_prefill(&m->bb, &kv, &eom, 1, h, st)) ||
 	    (rc = lm_backbone_prefill(&m->bb, &kv, suf, nsuf, h, st)))
 		goto done;
-	for (ngen = 0; ngen < max_new;) { /* greedy: only the logits come to the host */
-		lm_logits_be(&m->bb, h, 1, dlogits);
-		be->download(logits, dlogits, V);
-		int32_t id = argmax(logits, V);
-		if (is_eos(c, id))
-			break;
-		gen[ngen++] = id;
-		if (ngen < max_new && (rc = lm_backbone_prefill(&m->bb, &kv, &id, 1, h, st)))
-			goto done;
-	}
+	lm_text_opts to = {.max_new = max_new}; /* greedy */
+	if ((rc = lm_text_continue(m, &kv, h, &to, NULL, 0, NULL, NULL, &gen, &ngen, st)))
+		goto done;
 	size_t len;
 	if ((rc = lm_detokenize(m->tok, gen, ngen, text, &len, st)))
 		goto done;
@@ -419,7 +519,7 @@ int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, 
 done:
 	if (kv.k)
 		lm_kv_free(&kv, &m->bb);
-	float *dev[] = {h, dlogits, z, emb};
+	float *dev[] = {h, z, emb};
 	for (size_t k = 0; k < sizeof dev / sizeof *dev; k++)
 		if (dev[k])
 			be->release(dev[k]);
@@ -427,6 +527,5 @@ done:
 	free(pre);
 	free(suf);
 	free(gen);
-	free(logits);
 	return rc;
 }

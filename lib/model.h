@@ -136,6 +136,32 @@ int lm_t2m_begin(lm_t2m **g, const lm_model *m, const char *prompt, const lm_gen
 int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st);
 void lm_t2m_times_get(const lm_t2m *g, lm_t2m_times *t);
 
+/* Text generation (4.7): the base LM head on the text branch's last state, greedy by default. */
+typedef struct lm_text_opts {
+	int max_new;       /* most new tokens */
+	float temperature; /* 0: greedy (argmax, the lowest id on a tie); else softmax(logits / T) */
+	float top_p;       /* sampling keeps the fewest most probable tokens whose mass reaches top_p */
+	uint64_t seed;     /* sampling: uniform draws u32 / 2^32 from lm_rng seeded with it */
+} lm_text_opts;
+/* Emitted with each new token; a non-zero return stops the generation with that status. */
+typedef int (*lm_token_fn)(void *ctx, int32_t id, lm_status *st);
+
+/* Continues a text sequence whose positions are in kv and whose last final-normed state is
+ * h(H, backend memory): picks a token from the logits, feeds it back (text branch), until an
+ * end id (config eos_token_id, or one of end_ids) comes (not kept) or o->max_new tokens were made.
+ * on_token (may be NULL) sees each kept id as it comes; *ids (may be NULL; malloc'd) and *n
+ * receive them all. Needs LM_PART_BACKBONE. Errors: the backbone's (LM_EDATA when kv is full). */
+int lm_text_continue(const lm_model *m, lm_kv_cache *kv, float *h, const lm_text_opts *o, const int32_t *end_ids,
+		     int n_end, lm_token_fn on_token, void *ctx, int32_t **ids, int *n, lm_status *st);
+
+/* A chat reply (chat.h): the one-message conversation (system NULL: the default) tokenized,
+ * prefilled through the text branch, and continued (lm_text_continue) to the end of the turn.
+ * Needs LM_PART_BACKBONE | LM_PART_TOKENIZER. Errors: LM_EDATA (an end-of-turn text that is no
+ * token, bad UTF-8 in the message), the backbone's, LM_ENOMEM. */
+struct lm_chat;
+int lm_chat_reply(const lm_model *m, const struct lm_chat *chat, const char *system, const char *user,
+		  const lm_text_opts *o, lm_token_fn on_token, void *ctx, int32_t **ids, int *n, lm_status *st);
+
 /* Motion to text (4.7): greedy caption of n latents (n, L). *text malloc'd. */
 int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, char **text,
 		   int32_t **ids, int *nids, lm_status *st);

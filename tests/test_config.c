@@ -41,7 +41,7 @@ static const char *required[] = {
 	"num_attention_heads", "num_key_value_heads", "rms_norm_eps", "rope_theta", "bos_token_id",
 	"rope_scaling.factor", "rope_scaling.low_freq_factor", "rope_scaling.high_freq_factor",
 	"rope_scaling.original_max_position_embeddings",
-	"llamo", "llamo.latent_dim", "llamo.adapter_hidden_size", "llamo.projector_hidden_size",
+	"llamo.latent_dim", "llamo.adapter_hidden_size", "llamo.projector_hidden_size",
 	"llamo.condition_size", "llamo.bom_token_id", "llamo.eom_token_id", "llamo.t2m_template",
 	"llamo.m2t_template", "llamo.flow_head", "llamo.flow_head.width", "llamo.flow_head.depth",
 	"llamo.flow_head.euler_steps", "llamo.flow_head.guidance_scale", "llamo.exit_head",
@@ -308,8 +308,11 @@ static void test_json_errors(void)
 			    " \"rms_norm_eps\": 1e-05, \"rope_theta\": 500000.0, \"bos_token_id\": 128000,"
 			    " \"eos_token_id\": 128001}";
 	rc = lm_config_parse(&c, stock, strlen(stock), "config.json", &st);
-	ok(rc == LM_EDATA && strcmp(st.msg, "config.json: llamo: missing") == 0 && c.head_dim == 64,
-	   "stock Llama 3.2 1B keys parse up to the llamo object (head_dim 64): %s", st.msg);
+	ok(rc == 0 && !c.has_motion && c.head_dim == 64 && c.latent_dim == 0,
+	   "stock Llama 3.2 1B keys parse as a text-only model (head_dim 64, no motion parts): %s",
+	   rc ? st.msg : "ok");
+	rc = lm_config_parse(&c, example, strlen(example), "config.json", &st);
+	ok(rc == 0 && c.has_motion, "the example, with its llamo object, has motion parts");
 }
 
 int main(void)
