@@ -210,6 +210,7 @@ static const lm_backend cuda_backend = {
 	.copy = cuda_copy,
 	.upload_weight = cuda_upload_weight,
 	.release_weight = cuda_release_weight,
+	.upload_weight16 = NULL, /* weights come as float32 and are stored as bfloat16 */
 	.linear = cu_linear,
 	.embed = cu_embed,
 	.gather = cu_gather,

@@ -93,9 +93,29 @@ int lm_be_load_tensor(const lm_backend *be, const lm_safetensors *sf, const char
 	return rc;
 }
 
-int lm_be_load_weight(const lm_backend *be, const lm_safetensors *sf, const char *who,
-		      const char *name, int ndim, const int64_t *shape, lm_weight **dst, lm_status *st)
+/* The 16-bit tensor `name` of exactly this shape, or NULL (then the float32 path loads it, or
+ * says what is wrong). */
+static const lm_tensor_info *tensor16(const lm_safetensors *sf, const char *name, int ndim, const int64_t *shape)
 {
+	const lm_tensor_info *t = lm_st_find(sf, name);
+	if (!t || (t->dtype != LM_DT_BF16 && t->dtype != LM_DT_F16) || t->ndim != ndim)
+		return NULL;
+	for (int i = 0; i < ndim; i++)
+		if (t->shape[i] != shape[i])
+			return NULL;
+	return t;
+}
+
+int lm_be_load_weight(const lm_backend *be, const lm_safetensors *sf, const char *who,
+		      const char *name, int ndim, const int64_t *shape, int keep16, lm_weight **dst,
+		      lm_status *st)
+{
+	const lm_tensor_info *t = keep16 && be->upload_weight16 ? tensor16(sf, name, ndim, shape) : NULL;
+	if (t) {
+		size_t n = (size_t)lm_tensor_numel(t);
+		*dst = be->upload_weight16(t->data, t->dtype, n);
+		return *dst ? 0 : no_memory(be, who, name, n, st);
+	}
 	void *p;
 	int rc = load_onto(be, sf, who, name, ndim, shape, 1, &p, st);
 	*dst = p;
@@ -156,7 +176,7 @@ int lm_owned_load_tensor(lm_owned *o, const lm_safetensors *sf, const char *who,
 int lm_owned_load_weight(lm_owned *o, const lm_safetensors *sf, const char *who, const char *name, int ndim,
 			 const int64_t *shape, lm_weight **dst, lm_status *st)
 {
-	int rc = lm_be_load_weight(o->be, sf, who, name, ndim, shape, dst, st);
+	int rc = lm_be_load_weight(o->be, sf, who, name, ndim, shape, !o->widen, dst, st);
 	if (!rc && !owned_add(o, *dst, 1)) {
 		*dst = NULL;
 		rc = lm_fail(st, LM_ENOMEM, "%s: out of memory", who);

@@ -13,9 +13,10 @@
 
 /* A matrix weight (the w of linear and conv1d, the embedding table) in the backend's weight
  * format: opaque to the model code, which only passes it to the ops (no pointer arithmetic, no
- * upload or download). CPU: float32, the same bytes as upload would make, so CPU numbers do not
- * depend on it (lib/cpu/cpu.h); CUDA: bfloat16 (round to nearest even), products accumulate in
- * float32. Made by upload_weight, freed by release_weight. */
+ * upload or download). CPU: float32 (upload_weight), or the 16-bit on-disk BF16 / F16 bits
+ * (upload_weight16), widened to float32 inside linear and embed, so a product reads half the
+ * bytes (lib/cpu/cpu.h); CUDA: bfloat16 (round to nearest even), products accumulate in float32.
+ * Made by upload_weight or upload_weight16, freed by release_weight. */
 typedef struct lm_weight lm_weight;
 
 typedef struct lm_backend {
@@ -31,6 +32,10 @@ typedef struct lm_backend {
 	 * backend's weight format (lm_weight above); NULL when out of memory. */
 	lm_weight *(*upload_weight)(const float *host, size_t n);
 	void (*release_weight)(lm_weight *w); /* NULL is fine */
+	/* Optional (NULL: weights come as float32 only): n elements of 16-bit data, dtype LM_DT_BF16
+	 * or LM_DT_F16 (safetensors.h), kept as they are; only linear and embed take such a weight
+	 * (conv1d takes float32 ones). NULL when out of memory. */
+	lm_weight *(*upload_weight16)(const uint16_t *host, int dtype, size_t n);
 
 	/* y(n,out) = x(n,in) w(out,in)^T + b(out); b may be NULL (torch nn.Linear) */
 	void (*linear)(float *y, const float *x, const lm_weight *w, const float *b, int n, int in, int out);
@@ -117,9 +122,12 @@ lm_weight *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n
 struct lm_safetensors;
 int lm_be_load_tensor(const lm_backend *be, const struct lm_safetensors *sf, const char *who,
 		      const char *name, int ndim, const int64_t *shape, float **dst, lm_status *st);
-/* The same for a matrix weight (ndim 2..4): *dst in the backend's weight format. */
+/* The same for a matrix weight (ndim 2..4): *dst in the backend's weight format; a BF16 or F16
+ * tensor stays 16-bit where the backend keeps such weights (upload_weight16) and keep16 is set
+ * (weights of linear and embed; conv1d weights are float32). */
 int lm_be_load_weight(const lm_backend *be, const struct lm_safetensors *sf, const char *who,
-		      const char *name, int ndim, const int64_t *shape, lm_weight **dst, lm_status *st);
+		      const char *name, int ndim, const int64_t *shape, int keep16, lm_weight **dst,
+		      lm_status *st);
 
 /* ---- lib/backend.c: the buffers a model part owns ---- */
 
@@ -128,6 +136,7 @@ int lm_be_load_weight(const lm_backend *be, const struct lm_safetensors *sf, con
  * of pointers. The part's structs keep plain pointers into what the list owns. */
 typedef struct lm_owned {
 	const lm_backend *be;
+	int widen; /* weights loaded as float32 even where the backend keeps 16-bit ones (conv1d) */
 	int n, cap;
 	struct lm_owned_item {
 		void *p;

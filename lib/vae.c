@@ -123,6 +123,7 @@ int lm_vae_load(lm_vae *v, const lm_config *c, const lm_safetensors *sf, const l
 	v->cfg = c;
 	v->be = be;
 	lm_owned_init(&v->owned, be);
+	v->owned.widen = 1; /* conv1d reads float32 weights, every weight many times a frame */
 	v->F = c->feature_dim;
 	v->K = c->vae_width;
 	v->L = c->latent_dim;

@@ -22,6 +22,7 @@ const lm_backend lm_backend_cpu = {
 	.copy = cpu_copy,
 	.upload_weight = cpu_upload_weight,
 	.release_weight = cpu_release_weight,
+	.upload_weight16 = cpu_upload_weight16,
 	.linear = cpu_linear,
 	.embed = cpu_embed,
 	.gather = cpu_gather,

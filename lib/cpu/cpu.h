@@ -6,17 +6,21 @@
 #include <stdint.h>
 #include "../backend.h"
 
-/* On the CPU a weight is its float32 data: an lm_weight * is the address of the floats
- * upload_weight copied. These two views are the CPU backend's own, and for tests that build or
- * change weights on the host. */
+/* A weight on the CPU: float32 (upload_weight), or the BF16 / F16 bits of the model file
+ * (upload_weight16), widened inside linear and embed (ops_w16.c). */
+struct lm_weight {
+	int dtype;  /* LM_DT_F32, LM_DT_BF16 or LM_DT_F16 (safetensors.h) */
+	size_t n;   /* elements */
+	void *data; /* n floats or n 16-bit values */
+};
+/* The floats of a float32 weight (NULL for a 16-bit one): the CPU backend's own view, and for
+ * tests that change weights on the host. */
 static inline float *cpu_weight_f32(const lm_weight *w)
 {
-	return (float *)w;
+	return w && w->dtype == 0 ? (float *)w->data : NULL;
 }
-static inline const lm_weight *cpu_f32_weight(const float *w)
-{
-	return (const lm_weight *)w;
-}
+/* A float32 weight that views host floats p (no copy), valid in the enclosing block: for tests. */
+#define cpu_f32_weight(p) (&(const lm_weight){0, 0, (void *)(p)})
 
 /* ops_core.c: memory, products, norms, rope, attention, elementwise */
 float *cpu_alloc(size_t n);
@@ -25,6 +29,7 @@ void cpu_upload(float *dst, const float *host, size_t n);
 void cpu_download(float *host, const float *src, size_t n);
 void cpu_copy(float *dst, const float *src, size_t n);
 lm_weight *cpu_upload_weight(const float *host, size_t n);
+lm_weight *cpu_upload_weight16(const uint16_t *host, int dtype, size_t n);
 void cpu_release_weight(lm_weight *w);
 void cpu_linear(float *y, const float *x, const lm_weight *w, const float *b, int n, int in, int out);
 void cpu_embed(float *y, const lm_weight *table, const int32_t *ids, int n, int d);
@@ -39,6 +44,10 @@ void cpu_relu(float *x, size_t n);
 void cpu_sigmoid(float *x, size_t n);
 void cpu_swiglu(float *y, const float *gate, const float *up, size_t n);
 void cpu_add(float *y, const float *x, size_t n);
+
+/* ops_w16.c: the products and the gather of 16-bit weights (AVX2 + F16C where the CPU has them) */
+void cpu_linear_w16(float *y, const float *x, const lm_weight *w, int n, int in, int out);
+void cpu_embed_w16(float *y, const lm_weight *table, const int32_t *ids, int n, int d);
 
 /* ops_head.c: layernorm and the adaln / flow-matching ops */
 void cpu_layernorm(float *y, const float *x, const float *w, const float *b, int n, int d, float eps);

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../safetensors.h"
 #include "cpu.h"
 
 float *cpu_alloc(size_t n)
@@ -31,25 +32,48 @@ void cpu_copy(float *dst, const float *src, size_t n)
 	memmove(dst, src, n * sizeof(float));
 }
 
-/* Matrix weights stay float32 on the CPU: the same buffer upload would make. */
+static lm_weight *new_weight(int dtype, size_t n, size_t elem)
+{
+	lm_weight *w = malloc(sizeof *w);
+	if (!w || !(w->data = calloc(n ? n : 1, elem))) {
+		free(w);
+		return NULL;
+	}
+	w->dtype = dtype;
+	w->n = n;
+	return w;
+}
+
 lm_weight *cpu_upload_weight(const float *host, size_t n)
 {
-	float *p = cpu_alloc(n);
-	if (p && host)
-		cpu_upload(p, host, n);
-	return (lm_weight *)p;
+	lm_weight *w = new_weight(LM_DT_F32, n, sizeof(float));
+	if (w && host)
+		memcpy(w->data, host, n * sizeof(float));
+	return w;
+}
+
+lm_weight *cpu_upload_weight16(const uint16_t *host, int dtype, size_t n)
+{
+	lm_weight *w = new_weight(dtype, n, sizeof(uint16_t));
+	if (w && host)
+		memcpy(w->data, host, n * sizeof(uint16_t)); /* host may be unaligned (a file mapping) */
+	return w;
 }
 
 void cpu_release_weight(lm_weight *w)
 {
-	cpu_release(cpu_weight_f32(w));
+	if (w)
+		free(w->data);
+	free(w);
 }
 
 /* y(n,out) = x(n,in) w(out,in)^T + b: torch nn.Linear */
 void cpu_linear(float *y, const float *x, const lm_weight *wt, const float *b, int n, int in, int out)
 {
 	const float *w = cpu_weight_f32(wt);
-	if (n == 1)
+	if (!w)
+		cpu_linear_w16(y, x, wt, n, in, out);
+	else if (n == 1)
 		cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w, in, x, 1, 0.0f, y, 1);
 	else
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 0.0f, y,
@@ -68,7 +92,10 @@ void cpu_gather(float *y, const float *table, const int32_t *ids, int n, int d)
 
 void cpu_embed(float *y, const lm_weight *table, const int32_t *ids, int n, int d)
 {
-	cpu_gather(y, cpu_weight_f32(table), ids, n, d);
+	if (cpu_weight_f32(table))
+		cpu_gather(y, cpu_weight_f32(table), ids, n, d);
+	else
+		cpu_embed_w16(y, table, ids, n, d);
 }
 
 /* HF LlamaRMSNorm: x * rsqrt(mean(x^2) + eps) * w, in float32 */
