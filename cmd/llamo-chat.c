@@ -6,12 +6,15 @@
 #include <string.h>
 #include "chat.h"
 #include "cli.h"
+#include "clock.h"
 #include "model.h"
 
 typedef struct run {
 	lm_text_opts o;
 	const char *system;
 	int ids;          /* --ids: the reply's token ids instead of its text */
+	int profile;      /* --profile: tokens per second on stderr */
+	double t0, t1;    /* start, first token */
 	const lm_model *m;
 	int32_t *got;     /* the ids so far, and how much of their text is out */
 	int n, cap;
@@ -28,6 +31,7 @@ static void on_opt(int key, const char *arg, void *ctx)
 	case 259: r->system = arg; break;
 	case 260: r->system = ""; break;
 	case 261: r->ids = 1; break;
+	case 262: r->profile = 1; break;
 	case 's': r->o.seed = lm_parse_long("--seed", arg, 0, 0x7fffffffffffffffL); break;
 	}
 }
@@ -46,6 +50,7 @@ static const lm_cli cli = {
 		{"system", 259, "TEXT", "the system message (default: the model's)"},
 		{"no-system", 260, NULL, "no system message"},
 		{"ids", 261, NULL, "print the reply's token ids on one line instead of its text"},
+		{"profile", 262, NULL, "report the prompt's and the reply's tokens per second on stderr"},
 		{0}},
 	.footer = "Example: echo \"What is the capital of France?\" | llamo-chat -m models/smollm2-135m-instruct\n"
 		  "Exit status: 0 ok, 64 usage, 65 bad data, 66 missing input or model, 69 device unavailable,\n"
@@ -65,6 +70,8 @@ static int on_token(void *ctx, int32_t id, lm_status *st)
 		r->got = p;
 	}
 	r->got[r->n++] = id;
+	if (r->n == 1)
+		r->t1 = lm_now();
 	if (r->ids)
 		return 0;
 	char *text;
@@ -97,6 +104,10 @@ static void finish(run *r)
 	putchar('\n');
 	if (fflush(stdout) || ferror(stdout))
 		lm_die(LM_EIO, "stdout: write failed");
+	double t2 = lm_now();
+	if (r->profile && r->n > 1) /* the first token comes with the prompt; the others one step each */
+		fprintf(stderr, "%s: profile: prompt and first token %.1f ms; reply %d tokens, %.1f tokens/s\n", lm_prog,
+			1e3 * (r->t1 - r->t0), r->n, (r->n - 1) / (t2 - r->t1));
 }
 
 int main(int argc, char **argv)
@@ -114,6 +125,7 @@ int main(int argc, char **argv)
 	char path[4200];
 	snprintf(path, sizeof path, "%s/chat.json", m->dir);
 	r.m = m;
+	r.t0 = lm_now();
 	if (lm_chat_load(&chat, path, &st) || lm_chat_reply(m, &chat, r.system, msg, &r.o, on_token, &r, NULL, NULL, &st))
 		lm_die_status(&st);
 	finish(&r);
