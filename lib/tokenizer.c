@@ -4,8 +4,9 @@
  * encode(text):
  *   1. added tokens, matched verbatim, leftmost-longest, first those with normalized=false, then
  *      in what is left those with normalized=true (added_vocabulary.rs split_with_indices);
- *   2. every other piece through the pre-tokenizer steps (Split/Isolated with Oniguruma, then
- *      ByteLevel), each step splitting every piece of the previous one;
+ *   2. every other piece through the pre-tokenizer steps (Split with any behavior and invert,
+ *      Digits, with Oniguruma; then ByteLevel), each step splitting every piece of the previous
+ *      one;
  *   3. each final piece: bytes -> GPT-2 byte chars; the whole piece if it is a vocab entry and
  *      ignore_merges is set; else BPE: merge the adjacent pair of lowest merge rank, leftmost
  *      on ties, with HF's heap and its stale-entry test (models/bpe/word.rs merge_all).
@@ -204,9 +205,101 @@ static int bpe(enc *e, const char *s, size_t len)
 
 static size_t char_len(unsigned char c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
 
-/* Runs steps k.. on s: Split/Isolated yields the gaps and the matches as pieces, in order,
- * iterating matches as the onig crate's find_iter does (an empty match right after the previous
- * match is skipped by one char); empty pieces are dropped (pattern.rs find_matches). */
+/* A piece of the text being split: [s, e), is_match (a match of the pattern, after invert) or,
+ * after the behavior is applied, remove. */
+typedef struct span { size_t s, e; int m; } span;
+
+static int push_span(span **v, size_t *n, size_t *cap, size_t s, size_t e, int m)
+{
+	if (grow((void **)v, cap, *n + 1, sizeof **v))
+		return -1;
+	(*v)[(*n)++] = (span){s, e, m};
+	return 0;
+}
+
+/* Pattern::find_matches for a regex (tokenizers utils/pattern.rs): the gaps and the matches in
+ * order, as (offsets, is_match), empty matches included; matches iterated as the onig crate's
+ * find_iter does (an empty match right at the end of the previous match is skipped by one char).
+ * Then SplitDelimiterBehavior as NormalizedString::split applies it (normalizer.rs). */
+static int split_spans(enc *e, const tk_step *p, const char *s, size_t len, span **out, size_t *nout)
+{
+	const lm_tokenizer *tk = e->tk;
+	const UChar *u = (const UChar *)s;
+	span *m = NULL, *v = NULL;
+	size_t nm = 0, cm = 0, nv = 0, cv = 0, from = 0, prev = 0;
+	long last_match_end = -1;
+	int rc = 0;
+	while (from <= len) {
+		int r = onig_search(p->re, u, u + len, u + from, u + len, e->region, ONIG_OPTION_NONE);
+		if (r == ONIG_MISMATCH)
+			break;
+		if (r < 0) {
+			UChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
+			onig_error_code_to_str(msg, r);
+			rc = lm_fail(e->st, LM_EDATA, "%s: pre-tokenizer regex: %s", tk->name, (char *)msg);
+			goto out;
+		}
+		size_t ms = (size_t)e->region->beg[0], me = (size_t)e->region->end[0];
+		if (ms == me && (long)me == last_match_end) {
+			from += from < len ? char_len(u[from]) : 1;
+			continue;
+		}
+		from = me;
+		last_match_end = (long)me;
+		if ((ms > prev && push_span(&m, &nm, &cm, prev, ms, 0)) || push_span(&m, &nm, &cm, ms, me, 1))
+			goto nomem;
+		prev = me;
+	}
+	if (prev < len && push_span(&m, &nm, &cm, prev, len, 0))
+		goto nomem;
+	/* the behavior: m -> v with .m = remove */
+	int previous_match = 0;
+	if (p->behavior == TK_MERGED_NEXT) { /* folded from the right, then reversed */
+		for (size_t i = nm; i-- > 0;) {
+			int is_match = m[i].m != p->invert;
+			if (is_match && !previous_match && nv)
+				v[nv - 1].s = m[i].s;
+			else if (push_span(&v, &nv, &cv, m[i].s, m[i].e, 0))
+				goto nomem;
+			previous_match = is_match;
+		}
+		for (size_t i = 0; i < nv / 2; i++) {
+			span t = v[i];
+			v[i] = v[nv - 1 - i];
+			v[nv - 1 - i] = t;
+		}
+	} else
+		for (size_t i = 0; i < nm; i++) {
+			int is_match = m[i].m != p->invert, merge = 0, remove = 0;
+			if (p->behavior == TK_REMOVED)
+				remove = is_match;
+			else if (p->behavior == TK_CONTIGUOUS)
+				merge = is_match == previous_match;
+			else if (p->behavior == TK_MERGED_PREV)
+				merge = is_match && !previous_match;
+			if (merge && nv)
+				v[nv - 1].e = m[i].e;
+			else if (push_span(&v, &nv, &cv, m[i].s, m[i].e, remove))
+				goto nomem;
+			previous_match = is_match;
+		}
+	goto out;
+nomem:
+	rc = lm_fail(e->st, LM_ENOMEM, "%s: out of memory", tk->name);
+out:
+	free(m);
+	if (rc) {
+		free(v);
+		v = NULL;
+		nv = 0;
+	}
+	*out = v;
+	*nout = nv;
+	return rc;
+}
+
+/* Runs steps k.. on s; each step splits every piece of the previous one and drops empty pieces
+ * (PreTokenizedString::split). */
 static int pretok(enc *e, int k, const char *s, size_t len)
 {
 	const lm_tokenizer *tk = e->tk;
@@ -230,34 +323,13 @@ static int pretok(enc *e, int k, const char *s, size_t len)
 		free(own);
 		return rc;
 	}
-	const UChar *u = (const UChar *)s;
-	size_t from = 0, prev = 0;
-	long last_match_end = -1;
-	while (!rc && from <= len) {
-		int r = onig_search(p->re, u, u + len, u + from, u + len, e->region, ONIG_OPTION_NONE);
-		if (r == ONIG_MISMATCH)
-			break;
-		if (r < 0) {
-			UChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
-			onig_error_code_to_str(msg, r);
-			rc = lm_fail(e->st, LM_EDATA, "%s: pre-tokenizer regex: %s", tk->name, (char *)msg);
-			break;
-		}
-		size_t ms = (size_t)e->region->beg[0], me = (size_t)e->region->end[0];
-		if (ms == me && (long)me == last_match_end) {
-			from += from < len ? char_len(u[from]) : 1;
-			continue;
-		}
-		from = me;
-		last_match_end = (long)me;
-		if (ms > prev)
-			rc = pretok(e, k + 1, s + prev, ms - prev);
-		if (!rc && me > ms)
-			rc = pretok(e, k + 1, s + ms, me - ms);
-		prev = me;
-	}
-	if (!rc && prev < len)
-		rc = pretok(e, k + 1, s + prev, len - prev);
+	span *v;
+	size_t nv;
+	rc = split_spans(e, p, s, len, &v, &nv);
+	for (size_t i = 0; i < nv && !rc; i++)
+		if (!v[i].m && v[i].e > v[i].s)
+			rc = pretok(e, k + 1, s + v[i].s, v[i].e - v[i].s);
+	free(v);
 	free(own);
 	return rc;
 }

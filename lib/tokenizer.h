@@ -1,10 +1,14 @@
-/* tokenizer.h: byte-level BPE reading Hugging Face tokenizer.json (Llama 3 layout).
+/* tokenizer.h: byte-level BPE reading Hugging Face tokenizer.json (Llama 3, SmolLM2 / GPT-2
+ * and other byte-level layouts).
  *
  * Encoding follows Hugging Face tokenizers: added tokens are matched verbatim anywhere in the
  * input (leftmost-longest; normalized=false ones first, then normalized=true ones; lstrip, rstrip
- * and single_word honoured) and become their ids; the rest is split by the pre-tokenizer regex
- * from the file (Split, Isolated; Oniguruma, the engine HF uses), mapped to byte-level unicode,
- * and merged by BPE rank (ignore_merges: a piece that is a whole vocab entry is taken as is).
+ * and single_word honoured) and become their ids; the rest is split by the pre-tokenizer steps
+ * from the file (Split with its regex or string, behavior and invert; Digits; ByteLevel with
+ * add_prefix_space and use_regex; nested Sequences; Oniguruma, the engine HF uses), mapped to
+ * byte-level unicode, and merged by BPE rank (ignore_merges: a piece that is a whole vocab entry
+ * is taken as is). Checked against HF tokenizers and llama.cpp on the Llama 3 and SmolLM2 files
+ * (tests/test_tokenizer.c, tests/test_smollm2_tok.c).
  * Decoding concatenates token bytes and replaces invalid UTF-8 as Python's errors="replace"
  * does. An added token gives its text, except that, as in HF's ByteLevel decoder, a token made
  * only of GPT-2 byte chars gives those bytes (an added "café" decodes to "caf\xE9" -> U+FFFD).
@@ -21,7 +25,8 @@
 typedef struct lm_tokenizer lm_tokenizer;
 
 /* Loads a tokenizer.json. Errors: LM_ENOINPUT, LM_EIO, LM_ENOMEM, LM_EDATA with the JSON path
- * ("tokenizer.json: model.merges[12]: ..."; a JSON syntax error gives line:column).
+ * ("tokenizer.json: model.merges[12]: ...", "tokenizer.json: pre_tokenizer.pretokenizers[0].type:
+ * \"Whitespace\" is not supported ..."; a JSON syntax error gives line:column).
  * lm_tokenizer_parse does the same from len bytes in memory; name is used in messages. */
 int lm_tokenizer_load(lm_tokenizer **tk, const char *path, lm_status *st);
 int lm_tokenizer_parse(lm_tokenizer **tk, const char *json, size_t len, const char *name, lm_status *st);

@@ -30,10 +30,16 @@ typedef struct tk_added {
 	uint8_t single_word, lstrip, rstrip, normalized, special;
 } tk_added;
 
-/* One splitting step of the pre-tokenizer, applied in order to every piece:
- * Split(pattern, Isolated), or the ByteLevel step (prefix_space, optional GPT-2 regex). */
+/* How a Split step turns the matches of its pattern into pieces (HF SplitDelimiterBehavior). */
+enum { TK_ISOLATED, TK_REMOVED, TK_MERGED_PREV, TK_MERGED_NEXT, TK_CONTIGUOUS };
+
+/* One splitting step of the pre-tokenizer, applied in order to every piece of the previous one:
+ * Split(pattern, behavior, invert), Digits (a Split on \p{N}), or the ByteLevel step
+ * (prefix_space, then an Isolated split on the GPT-2 regex when use_regex). */
 typedef struct tk_step {
 	regex_t *re;      /* NULL: no split */
+	int behavior;     /* TK_ISOLATED, ... */
+	int invert;       /* matches and gaps swap roles (HF Invert(pattern)) */
 	int prefix_space; /* ByteLevel add_prefix_space: prepend ' ' to a piece not starting with one */
 } tk_step;
 

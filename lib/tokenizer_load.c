@@ -10,9 +10,12 @@
  *                 load (HF ignores the ids in the file: content already in the vocab takes that
  *                 id, a new one takes the next free id, see added_vocabulary.rs add_tokens).
  *   normalizer    null (or an empty Sequence).
- *   pre_tokenizer ByteLevel, or a Sequence of Split(Regex or String, Isolated, invert false)
- *                 steps ending with ByteLevel. ByteLevel with use_regex uses the GPT-2 regex.
- *   decoder       ByteLevel (null is taken as ByteLevel: CHOICE, HF would join with spaces).
+ *   pre_tokenizer ByteLevel, or a Sequence (nested ones flattened) of Split (Regex or String
+ *                 pattern, any behavior, invert) and Digits (individual_digits or not) steps
+ *                 ending with ByteLevel (add_prefix_space, use_regex: the GPT-2 regex). Any
+ *                 other type, or a step after ByteLevel, is refused with its JSON path.
+ *   decoder       ByteLevel, or a Sequence of just ByteLevel (null is taken as ByteLevel:
+ *                 CHOICE, HF would join with spaces).
  *   post_processor, truncation, padding: ignored (lm_tokenize adds no special tokens).
  */
 #include <errno.h>
@@ -289,13 +292,15 @@ static int load_added(lm_tokenizer *tk, json_t *arr, lm_status *st)
 
 /* ---- pre-tokenizer ---- */
 
-static int add_step(lm_tokenizer *tk, const char *pat, size_t len, OnigSyntaxType *syn, int prefix_space,
-		    const char *where, lm_status *st)
+static int add_step(lm_tokenizer *tk, const char *pat, size_t len, OnigSyntaxType *syn, int behavior, int invert,
+		    int prefix_space, const char *where, lm_status *st)
 {
 	if (tk->n_steps == TK_MAX_STEPS)
 		return fail(tk, st, "%s: more than %d pre-tokenizer steps", where, TK_MAX_STEPS);
 	tk_step *s = &tk->step[tk->n_steps++];
 	s->prefix_space = prefix_space;
+	s->behavior = behavior;
+	s->invert = invert;
 	if (!pat)
 		return 0;
 	OnigErrorInfo ei;
@@ -313,64 +318,115 @@ static int add_step(lm_tokenizer *tk, const char *pat, size_t len, OnigSyntaxTyp
 	return 0;
 }
 
+/* ByteLevel (pre_tokenizers/byte_level.rs): add_prefix_space (default true) prepends ' ' to every
+ * piece not starting with one; use_regex (default true) splits on the GPT-2 regex, Isolated;
+ * trim_offsets only moves offsets. */
 static int load_byte_level(lm_tokenizer *tk, json_t *p, const char *where, lm_status *st)
 {
 	int aps = bool_member(p, "add_prefix_space", 1), ure = bool_member(p, "use_regex", 1);
 	if (aps < 0 || ure < 0)
-		return fail(tk, st, "%s: add_prefix_space/use_regex: not a boolean", where);
-	return add_step(tk, ure ? GPT2_PATTERN : NULL, sizeof GPT2_PATTERN - 1, ONIG_SYNTAX_DEFAULT, aps, where, st);
+		return fail(tk, st, "%s.%s: not a boolean", where, aps < 0 ? "add_prefix_space" : "use_regex");
+	return add_step(tk, ure ? GPT2_PATTERN : NULL, sizeof GPT2_PATTERN - 1, ONIG_SYNTAX_DEFAULT, TK_ISOLATED, 0,
+			aps, where, st);
 }
 
+/* Split (pre_tokenizers/split.rs): pattern {"Regex": re} or {"String": literal}, behavior, invert. */
 static int load_split(lm_tokenizer *tk, json_t *p, const char *where, lm_status *st)
 {
+	static const char *const names[] = {"Isolated", "Removed", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
 	json_t *beh = json_object_get(p, "behavior"), *pat = json_object_get(p, "pattern");
-	if (!json_is_string(beh) || strcmp(json_string_value(beh), "Isolated"))
-		return fail(tk, st, "%s.behavior: only \"Isolated\" is supported", where);
-	if (bool_member(p, "invert", 0) != 0)
-		return fail(tk, st, "%s.invert: only false is supported", where);
+	int behavior = -1;
+	for (int i = 0; i < 5 && json_is_string(beh); i++)
+		if (!strcmp(json_string_value(beh), names[i]))
+			behavior = i;
+	if (behavior < 0)
+		return fail(tk, st, "%s.behavior: want Isolated, Removed, MergedWithPrevious, MergedWithNext or Contiguous",
+			    where);
+	int invert = bool_member(p, "invert", 0);
+	if (invert < 0)
+		return fail(tk, st, "%s.invert: not a boolean", where);
 	json_t *re = json_object_get(pat, "Regex"), *str = json_object_get(pat, "String");
 	if (json_is_string(re))
-		return add_step(tk, json_string_value(re), json_string_length(re), ONIG_SYNTAX_DEFAULT, 0, where, st);
-	if (json_is_string(str)) /* HF escapes a String pattern into a regex: the same as ASIS */
-		return add_step(tk, json_string_value(str), json_string_length(str), ONIG_SYNTAX_ASIS, 0, where, st);
-	return fail(tk, st, "%s.pattern: want {\"Regex\": ...} or {\"String\": ...}", where);
+		return add_step(tk, json_string_value(re), json_string_length(re), ONIG_SYNTAX_DEFAULT, behavior, invert,
+				0, where, st);
+	if (json_is_string(str) && json_string_length(str)) /* HF escapes a String pattern: the same as ASIS */
+		return add_step(tk, json_string_value(str), json_string_length(str), ONIG_SYNTAX_ASIS, behavior, invert,
+				0, where, st);
+	return fail(tk, st, "%s.pattern: want {\"Regex\": ...} or {\"String\": a non-empty string}", where);
+}
+
+/* Digits (pre_tokenizers/digits.rs): a split on Rust's char::is_numeric (general category N:
+ * Nd, Nl, No, which is Oniguruma's \p{N}), each digit alone (individual_digits, Isolated) or
+ * runs of them (Contiguous). */
+static int load_digits(lm_tokenizer *tk, json_t *p, const char *where, lm_status *st)
+{
+	static const char pat[] = "\\p{N}";
+	int ind = bool_member(p, "individual_digits", 0);
+	if (ind < 0)
+		return fail(tk, st, "%s.individual_digits: not a boolean", where);
+	return add_step(tk, pat, sizeof pat - 1, ONIG_SYNTAX_DEFAULT, ind ? TK_ISOLATED : TK_CONTIGUOUS, 0, 0, where,
+			st);
+}
+
+/* One pre-tokenizer (a Sequence is flattened into its steps). *byte_level is set once a
+ * ByteLevel step is added: it must be the last step, as the vocabulary is in byte-level chars
+ * and this code maps bytes to them after all splitting. */
+static int load_pre(lm_tokenizer *tk, json_t *p, const char *where, int *byte_level, int depth, lm_status *st)
+{
+	json_t *type = json_object_get(p, "type");
+	const char *t = json_is_string(type) ? json_string_value(type) : NULL;
+	if (!json_is_object(p) || !t)
+		return fail(tk, st, "%s.type: %s", where, json_is_object(p) ? "missing or not a string" : "not an object");
+	if (*byte_level)
+		return fail(tk, st, "%s: a %s step after ByteLevel is not supported (ByteLevel must be the last step)",
+			    where, t);
+	if (!strcmp(t, "Sequence")) {
+		json_t *seq = json_object_get(p, "pretokenizers");
+		if (!json_is_array(seq) || !json_array_size(seq))
+			return fail(tk, st, "%s.pretokenizers: missing or empty", where);
+		if (depth > 4)
+			return fail(tk, st, "%s: Sequences nested too deep", where);
+		for (size_t i = 0; i < json_array_size(seq); i++) {
+			char w[256];
+			snprintf(w, sizeof w, "%s.pretokenizers[%zu]", where, i);
+			int rc = load_pre(tk, json_array_get(seq, i), w, byte_level, depth + 1, st);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
+	if (!strcmp(t, "ByteLevel")) {
+		*byte_level = 1;
+		return load_byte_level(tk, p, where, st);
+	}
+	if (!strcmp(t, "Split"))
+		return load_split(tk, p, where, st);
+	if (!strcmp(t, "Digits"))
+		return load_digits(tk, p, where, st);
+	return fail(tk, st, "%s.type: \"%s\" is not supported (want Sequence, Split, Digits or ByteLevel)", where, t);
 }
 
 static int load_pre_tokenizer(lm_tokenizer *tk, json_t *pt, lm_status *st)
 {
 	if (!pt)
 		return fail(tk, st, "pre_tokenizer: missing (only byte-level BPE is supported)");
-	json_t *type = json_object_get(pt, "type");
-	const char *t = json_is_string(type) ? json_string_value(type) : "";
-	if (!strcmp(t, "ByteLevel"))
-		return load_byte_level(tk, pt, "pre_tokenizer", st);
-	if (strcmp(t, "Sequence"))
-		return fail(tk, st, "pre_tokenizer.type: want ByteLevel or Sequence");
-	json_t *seq = json_object_get(pt, "pretokenizers");
-	size_t n = json_array_size(seq);
-	if (!n)
-		return fail(tk, st, "pre_tokenizer.pretokenizers: missing or empty");
-	for (size_t i = 0; i < n; i++) {
-		json_t *p = json_array_get(seq, i);
-		json_t *pty = json_object_get(p, "type");
-		const char *pt_ = json_is_string(pty) ? json_string_value(pty) : "";
-		char where[64];
-		snprintf(where, sizeof where, "pre_tokenizer.pretokenizers[%zu]", i);
-		int rc;
-		if (!strcmp(pt_, "ByteLevel")) {
-			if (i != n - 1)
-				return fail(tk, st, "%s: ByteLevel must be the last step", where);
-			rc = load_byte_level(tk, p, where, st);
-		} else if (!strcmp(pt_, "Split")) {
-			if (i == n - 1)
-				return fail(tk, st, "%s: the last step must be ByteLevel (byte-level BPE)", where);
-			rc = load_split(tk, p, where, st);
-		} else
-			return fail(tk, st, "%s.type: want Split or ByteLevel", where);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	int byte_level = 0, rc = load_pre(tk, pt, "pre_tokenizer", &byte_level, 0, st);
+	if (!rc && !byte_level)
+		return fail(tk, st, "pre_tokenizer: no ByteLevel step (only byte-level BPE is supported)");
+	return rc;
+}
+
+/* The decoder: ByteLevel, alone or as the only member of a Sequence. */
+static int byte_level_decoder(json_t *dec)
+{
+	json_t *t = json_object_get(dec, "type");
+	if (!json_is_string(t))
+		return 0;
+	if (!strcmp(json_string_value(t), "ByteLevel"))
+		return 1;
+	json_t *seq = json_object_get(dec, "decoders");
+	return !strcmp(json_string_value(t), "Sequence") && json_array_size(seq) == 1 &&
+	       byte_level_decoder(json_array_get(seq, 0));
 }
 
 static int load_pipeline(lm_tokenizer *tk, json_t *root, lm_status *st)
@@ -384,8 +440,7 @@ static int load_pipeline(lm_tokenizer *tk, json_t *root, lm_status *st)
 	if (rc)
 		return rc;
 	json_t *dec = member(root, "decoder");
-	if (dec && !(json_is_string(json_object_get(dec, "type")) &&
-		     !strcmp(json_string_value(json_object_get(dec, "type")), "ByteLevel")))
+	if (dec && !byte_level_decoder(dec))
 		return fail(tk, st, "decoder: only ByteLevel is supported");
 	return 0;
 }

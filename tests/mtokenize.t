@@ -70,6 +70,35 @@ else
 	echo "# $fx not found: skipping the Llama 3 fixture checks"
 fi
 
+# SmolLM2's tokenizer.json (Digits + ByteLevel pre-tokenizer; tests/golden/smollm2, ids from
+# llama.cpp): every own string of tokens.jsonl without a JSON escape or a tab, one per line.
+sm=tests/golden/smollm2
+if [ -r "$sm/tokenizer.json" ] && [ -r "$sm/tokens.jsonl" ]; then
+	grep -v '\\' "$sm/tokens.jsonl" | grep -v "$(printf '\t')" |
+		sed 's/^{"text": "\(.*\)", "ids": \[\(.*\)\]}$/\1\t\2/' | grep -v '^[[:space:]]' | grep -v '[[:space:]]	' > "$tmp/pairs"
+	cut -f1 "$tmp/pairs" > "$tmp/text"
+	cut -f2 "$tmp/pairs" | sed 's/, / /g' > "$tmp/want"
+	lines=$(wc -l < "$tmp/text")
+	"$mt" --tokenizer "$sm/tokenizer.json" --raw --ids < "$tmp/text" > "$tmp/got"
+	rc=$?
+	cmp -s "$tmp/got" "$tmp/want"
+	check "SmolLM2 --raw --ids on $lines tokens.jsonl lines: ids equal to llama.cpp's (exit $rc)" $((rc || $?)) \
+		"$(diff "$tmp/want" "$tmp/got" | head -6)"
+	[ "$lines" -ge 300 ]
+	check "at least 300 of those lines ($lines)" $?
+	"$mt" --tokenizer "$sm/tokenizer.json" --decode < "$tmp/want" > "$tmp/back"
+	cmp -s "$tmp/back" "$tmp/text"
+	check "SmolLM2 --decode gives the $lines texts back" $? "$(diff "$tmp/text" "$tmp/back" | head -6)"
+	# llama.cpp 0.3.36 (llama-cpp-python, vocab_only, special=True) gave these ids
+	[ "$("$mt" --tokenizer "$sm/tokenizer.json" --raw --ids 'Hello world 12345 <|im_start|>user')" = \
+		"19556 905 216 33 34 35 36 37 216 1 4093" ]
+	check "SmolLM2: single digits, <|im_start|> = 1" $?
+fi
+echo '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Metaspace"}, {"type": "ByteLevel"}]}}' > "$tmp/bad3.json"
+errcheck "an unsupported pre-tokenizer" 65 "$mt" --tokenizer "$tmp/bad3.json" --raw --ids a
+grep -q 'pre_tokenizer.pretokenizers\[0\].type: "Metaspace" is not supported' "$tmp/err"
+check "the message gives the JSON path pre_tokenizer.pretokenizers[0].type" $? "$(cat "$tmp/err")"
+
 errcheck "missing --tokenizer file" 66 "$mt" --tokenizer "$tmp/nonexistent.json" --raw --ids hello
 echo 'this is not json' > "$tmp/bad.json"
 errcheck "a tokenizer that is not JSON" 65 "$mt" --tokenizer "$tmp/bad.json" --raw --ids hello
