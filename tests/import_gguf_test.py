@@ -155,7 +155,7 @@ def main():
 
     # ---- a good file
     out = os.path.join(tmp, "model")
-    rc, so, se = run_import(good, out)
+    rc, so, se = run_import(good, out, "--dtype", "f32")
     ok(rc == 0 and os.path.isfile(os.path.join(out, "model.safetensors")), f"tiny llama GGUF imports (exit {rc})", se)
     if rc == 0:
         cfg = json.load(open(os.path.join(out, "config.json")))
@@ -184,6 +184,15 @@ def main():
            and [a["content"] for a in tj["added_tokens"]] == ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
            and all(a["special"] for a in tj["added_tokens"]) and tj["decoder"]["type"] == "ByteLevel",
            "tokenizer.json: Digits + ByteLevel, the 3 control tokens special, ByteLevel decoder")
+        d16 = os.path.join(tmp, "f16-import")
+        rc16, _, se16 = run_import(good, d16)
+        st16 = load_file(os.path.join(d16, "model.safetensors")) if rc16 == 0 else {}
+        f16 = [k for k in hf if k in st16 and st16[k].dtype == np.float16
+               and np.array_equal(st16[k], hf[k][0].astype(np.float16))]
+        ok(len(f16) == len(hf), f"the default dtype is F16: the dequantization rounded to nearest-even, "
+           f"{len(f16)}/{len(hf)}", se16)
+        ok(not os.path.exists(os.path.join(d16, "chat.json")) and "no chat.json" in se16,
+           "a chat template that is not ChatML with a generation prompt: no chat.json, and a word on stderr", se16)
         tc = json.load(open(os.path.join(out, "tokenizer_config.json")))
         gc = json.load(open(os.path.join(out, "generation_config.json")))
         ok("chat_template" in tc and gc.get("eos_token_id") == 2, "chat template and eos id 2 written")
