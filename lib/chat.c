@@ -41,6 +41,18 @@ static int parse(lm_chat *c, const char *path, json_t *root, lm_status *st)
 	return 0;
 }
 
+int lm_chat_parse(lm_chat *c, const char *json, size_t len, const char *name, lm_status *st)
+{
+	memset(c, 0, sizeof *c);
+	json_error_t err;
+	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+	if (!root)
+		return lm_fail(st, LM_EDATA, "%s: line %d column %d: %s", name, err.line, err.column, err.text);
+	int rc = parse(c, name, root, st);
+	json_decref(root);
+	return rc;
+}
+
 int lm_chat_load(lm_chat *c, const char *path, lm_status *st)
 {
 	memset(c, 0, sizeof *c);

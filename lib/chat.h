@@ -27,6 +27,8 @@ typedef struct lm_chat {
 /* Reads path. Errors: LM_ENOINPUT (cannot open), LM_EDATA (bad JSON with line:column, a missing
  * or mistyped key, a turn without {role} or {content}, a string too long). */
 int lm_chat_load(lm_chat *c, const char *path, lm_status *st);
+/* The same from len bytes in memory (name is used in messages). */
+int lm_chat_parse(lm_chat *c, const char *json, size_t len, const char *name, lm_status *st);
 /* The text of a one-message conversation: system (NULL: the default; "": none), then user,
  * then the generation prompt. *text malloc'd. Errors: LM_ENOMEM. */
 int lm_chat_render(const lm_chat *c, const char *system, const char *user, char **text, lm_status *st);

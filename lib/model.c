@@ -436,6 +436,12 @@ int lm_chat_reply(const lm_model *m, const lm_chat *chat, const char *system, co
 	for (int i = 0; i < chat->n_end; i++)
 		if ((end[i] = lm_token_id(m->tok, chat->end_of_turn[i])) < 0)
 			return lm_fail(st, LM_EDATA, "chat.json: end_of_turn '%s' is not a token", chat->end_of_turn[i]);
+	const char *part[2] = {user, system ? system : ""};
+	for (int i = 0; i < 2; i++) { /* bad UTF-8 is named in the message it is in */
+		if (lm_tokenize(m->tok, part[i], strlen(part[i]), &prompt, &np, st))
+			return lm_prefix(st, "the %s message", i ? "system" : "user");
+		free(prompt);
+	}
 	char *text;
 	if (lm_chat_render(chat, system, user, &text, st))
 		return st->code;

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs what llamo needs to build and test on Debian/Ubuntu, only what is missing.
-# Build: gcc, make, jansson, Oniguruma, OpenBLAS, libpng and giflib (mrender). Tests: perl's prove. Fuzzing (optional): clang.
+# Build: gcc, make, jansson, Oniguruma, OpenBLAS, libpng and giflib (mrender). Tests: perl's prove.
+# SmolLM2 import (make smollm2): python3 and python3-venv (its gguf, numpy, safetensors and jinja2 come from PyPI). Fuzzing (optional): clang.
 set -e
 need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in gcc make libc6-dev libjansson-dev libonig-dev libopenblas-dev libpng-dev libgif-dev pkg-config perl; do
+for p in gcc make libc6-dev libjansson-dev libonig-dev libopenblas-dev libpng-dev libgif-dev pkg-config perl python3 python3-venv; do
 	have_pkg "$p" || need="$need $p"
 done
 [ -n "$LLAMO_WITH_FUZZ" ] && { have_pkg clang || need="$need clang"; }

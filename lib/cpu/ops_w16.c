@@ -9,6 +9,7 @@
  * The widening is exact; the sums run in another order than sgemv's, so results agree with the
  * float32 path to float rounding, not bit for bit. */
 #include <cblas.h>
+#include <cpuid.h>
 #include <immintrin.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -111,9 +112,10 @@ static int have_avx2(void)
 {
 	static int have = -1;
 	if (have < 0) {
+		unsigned a, b, c = 0, d;
 		__builtin_cpu_init();
-		have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-		       __builtin_cpu_supports("f16c");
+		__get_cpuid(1, &a, &b, &c, &d); /* F16C: leaf 1, ecx bit 29 (clang 14 has no "f16c" name) */
+		have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && (c >> 29 & 1);
 	}
 	return have;
 }
