@@ -44,3 +44,28 @@ if [ -f train/bench_ref.py ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; 
 else
 	echo "PyTorch reference: not run (no torch for /usr/bin/python3)"
 fi
+
+# SmolLM2-135M-Instruct text generation (issue 9): llamo-chat on the imported model next to
+# llama.cpp (llama-cpp-python: $LLAMA_CPP_PYTHON, else the oracle virtualenv) on the same GGUF,
+# the same prompt, greedy, the same thread count (OMP / OpenBLAS threads for llamo, n_threads for
+# llama.cpp), in this run. llamo reads the weights as the import wrote them (F16 by default);
+# llama.cpp reads the Q4_1 / Q8_0 GGUF.
+S=${LLAMO_SMOLLM2:-models/smollm2-135m-instruct}
+gguf=${LLAMO_CACHE:-$HOME/.cache/llamo}/SmolLM2-135M-Instruct.Q4_1.gguf
+msg="Write a haiku about the sea."
+if [ -f "$S/model.safetensors" ]; then
+	threads=${BENCH_THREADS:-$(nproc)}
+	wdt=$(sed -n 's/.*"torch_dtype": *"\([a-z0-9]*\)".*/\1/p' $S/config.json)
+	echo "SmolLM2-135M-Instruct, greedy reply to '$msg', 64 tokens at most, $threads threads:"
+	OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads llamo-chat -m $S --profile --max-tokens 64 "$msg" 2>&1 >/dev/null |
+		sed "s/^llamo-chat: profile: /  llamo ($wdt weights, $(du -m $S/model.safetensors | cut -f1) MB): /"
+	py=${LLAMA_CPP_PYTHON:-/work/venv-oracle/bin/python}
+	if [ -f "$gguf" ] && [ -x "$py" ] && "$py" -c 'import llama_cpp' 2>/dev/null; then
+		"$py" bench/llamacpp_tps.py "$gguf" "$msg" --threads $threads --tokens 64 |
+			sed "s/^llama.cpp: /  llama.cpp (Q4_1 GGUF, $(du -m $gguf | cut -f1) MB): /"
+	else
+		echo "  llama.cpp: not run (no llama-cpp-python: LLAMA_CPP_PYTHON=python with llama_cpp)"
+	fi
+else
+	echo "SmolLM2: not run ($S is missing: make smollm2)"
+fi
