@@ -52,7 +52,7 @@ fi
 # llama.cpp reads the Q4_1 / Q8_0 GGUF.
 S=${LLAMO_SMOLLM2:-models/smollm2-135m-instruct}
 gguf=${LLAMO_CACHE:-$HOME/.cache/llamo}/SmolLM2-135M-Instruct.Q4_1.gguf
-msg="Write a haiku about the sea."
+msg="Explain, step by step, how a person walks."
 if [ -f "$S/model.safetensors" ]; then
 	threads=${BENCH_THREADS:-$(nproc)}
 	wdt=$(sed -n 's/.*"torch_dtype": *"\([a-z0-9]*\)".*/\1/p' $S/config.json)
