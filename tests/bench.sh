@@ -58,11 +58,14 @@ if [ -f "$S/model.safetensors" ]; then
 	wdt=$(sed -n 's/.*"torch_dtype": *"\([a-z0-9]*\)".*/\1/p' $S/config.json)
 	echo "SmolLM2-135M-Instruct, greedy reply to '$msg', 64 tokens at most, $threads threads:"
 	OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads llamo-chat -m $S --profile --max-tokens 64 "$msg" 2>&1 >/dev/null |
-		sed "s/^llamo-chat: profile: /  llamo ($wdt weights, $(du -m $S/model.safetensors | cut -f1) MB): /"
+		sed "s/^llamo-chat: profile: /  llamo ($wdt weights, $(du -m $S/model.safetensors | cut -f1) MB): /" | tee $tmp/llamo.tps
 	py=${LLAMA_CPP_PYTHON:-/work/venv-oracle/bin/python}
 	if [ -f "$gguf" ] && [ -x "$py" ] && "$py" -c 'import llama_cpp' 2>/dev/null; then
 		"$py" bench/llamacpp_tps.py "$gguf" "$msg" --threads $threads --tokens 64 |
-			sed "s/^llama.cpp: /  llama.cpp (Q4_1 GGUF, $(du -m $gguf | cut -f1) MB): /"
+			sed "s/^llama.cpp: /  llama.cpp (Q4_1 GGUF, $(du -m $gguf | cut -f1) MB): /" | tee $tmp/lcpp.tps
+		a=$(sed -n 's/.*, \([0-9.]*\) tokens\/s.*/\1/p' $tmp/llamo.tps)
+		b=$(sed -n 's/.*, \([0-9.]*\) tokens\/s.*/\1/p' $tmp/lcpp.tps)
+		[ -n "$a" ] && [ -n "$b" ] && echo "  llamo / llama.cpp: $(awk "BEGIN{printf \"%.2f\", $a / $b}") (target >= 0.5)"
 	else
 		echo "  llama.cpp: not run (no llama-cpp-python: LLAMA_CPP_PYTHON=python with llama_cpp)"
 	fi
