@@ -54,9 +54,9 @@ S=${LLAMO_SMOLLM2:-models/smollm2-135m-instruct}
 gguf=${LLAMO_CACHE:-$HOME/.cache/llamo}/SmolLM2-135M-Instruct.Q4_1.gguf
 msg="Explain, step by step, how a person walks."
 if [ -f "$S/model.safetensors" ]; then
-	threads=${BENCH_THREADS:-$(nproc)}
+	for threads in ${BENCH_THREADS:-1 $(nproc)}; do
 	wdt=$(sed -n 's/.*"torch_dtype": *"\([a-z0-9]*\)".*/\1/p' $S/config.json)
-	echo "SmolLM2-135M-Instruct, greedy reply to '$msg', 64 tokens at most, $threads threads:"
+	echo "SmolLM2-135M-Instruct, greedy reply to '$msg', 64 tokens at most, $threads thread(s):"
 	OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads llamo-chat -m $S --profile --max-tokens 64 "$msg" 2>&1 >/dev/null |
 		sed "s/^llamo-chat: profile: /  llamo ($wdt weights, $(du -m $S/model.safetensors | cut -f1) MB): /" | tee $tmp/llamo.tps
 	py=${LLAMA_CPP_PYTHON:-/work/venv-oracle/bin/python}
@@ -69,6 +69,9 @@ if [ -f "$S/model.safetensors" ]; then
 	else
 		echo "  llama.cpp: not run (no llama-cpp-python: LLAMA_CPP_PYTHON=python with llama_cpp)"
 	fi
+	done
+	echo "  (a run with as many threads as cores is only fair on an idle machine: a thread pool that"
+	echo "  waits at every product for a thread another process holds slows down many times; load: $(cut -d' ' -f1-3 /proc/loadavg))"
 else
 	echo "SmolLM2: not run ($S is missing: make smollm2)"
 fi
