@@ -2,6 +2,8 @@
 # Installs what llamo needs to build and test on Debian/Ubuntu, only what is missing.
 # Build: gcc, make, jansson, Oniguruma, OpenBLAS, libpng and giflib (mrender). Tests: perl's prove.
 # SmolLM2 import (make smollm2): python3 and python3-venv (its gguf, numpy, safetensors and jinja2 come from PyPI). Fuzzing (optional): clang.
+# Blender (tests/blender.t; about 100 MB with what it pulls in): only when $CI is set or
+# LLAMO_WITH_BLENDER=1 (elsewhere tests/blender.t skips without it).
 set -e
 need=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -9,6 +11,9 @@ for p in gcc make libc6-dev libjansson-dev libonig-dev libopenblas-dev libpng-de
 	have_pkg "$p" || need="$need $p"
 done
 [ -n "$LLAMO_WITH_FUZZ" ] && { have_pkg clang || need="$need clang"; }
+if [ -n "$CI" ] || [ -n "$LLAMO_WITH_BLENDER" ]; then
+	have_pkg blender || need="$need blender"
+fi
 [ -z "$need" ] && exit 0
 echo "install-deps: installing$need" >&2
 SUDO=""
