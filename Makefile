@@ -1,6 +1,6 @@
-# llamo: GNU make. `make` builds lib/libllamo.a and every program into bin/.
+# llamo: GNU make. `make` builds lib/libllamo.a, lib/libllamo.so and every program into bin/.
 # `make test` runs the whole suite (no GPU needed); `make fuzz` runs each fuzz target briefly;
-# `make bench` prints the first CPU benchmark.
+# `make bench` prints the first CPU benchmark; `make install` / `make uninstall` (PREFIX, DESTDIR).
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += $(SANITIZE) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Ilib -fopenmp
@@ -21,7 +21,25 @@ NVFLAGS += -std=c++17 -Ilib $(CUDA_ARCH) -Xcompiler -Wall,-Wextra,-Wno-unused-pa
 CFLAGS  += -DLLAMO_CUDA
 LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 KERN_OBJ := $(patsubst %.cu,build/%.o,$(wildcard kernels/*.cu))
+KERN_PIC := $(patsubst %.cu,build/pic/%.o,$(wildcard kernels/*.cu))
 endif
+
+# Installation (GNU conventions): make install PREFIX=/usr DESTDIR=/stage. The programs look for
+# the installed default model in $(DATADIR)/models/default (compiled into lib/cli.c; -m and
+# $LLAMO_MODEL still come first), so changing PREFIX rebuilds that one object.
+VERSION    := 0.1.0
+SOVERSION  := 0
+PREFIX     ?= /usr/local
+prefix     ?= $(PREFIX)
+exec_prefix ?= $(prefix)
+bindir     ?= $(exec_prefix)/bin
+libdir     ?= $(exec_prefix)/lib
+includedir ?= $(prefix)/include
+datarootdir ?= $(prefix)/share
+datadir    ?= $(datarootdir)
+mandir     ?= $(datarootdir)/man
+DATADIR    := $(datadir)/llamo
+INSTALL    ?= install
 
 LIB_SRC  := $(wildcard lib/*.c lib/cpu/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=build/%.o)
@@ -33,11 +51,35 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOLS    := $(TOOL_SRC:tests/tools/%.c=build/tools/%)
 
-all: $(BINS) $(TESTS) $(TOOLS) build/bench/llamo-bench
+all: $(BINS) $(TESTS) $(TOOLS) build/bench/llamo-bench lib/libllamo.so
 
 build/%.o: %.c $(wildcard lib/*.h lib/cpu/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The data directory compiled into lib/cli.c (build/datadir.flag changes only when it does).
+build/datadir.flag: FORCE
+	@mkdir -p build; echo '$(DATADIR)' | cmp -s - $@ || echo '$(DATADIR)' > $@
+build/lib/cli.o build/pic/lib/cli.o: build/datadir.flag
+build/lib/cli.o build/pic/lib/cli.o: CFLAGS += -DLLAMO_DATADIR='"$(DATADIR)"'
+
+# The shared library: the same sources compiled again with -fPIC and hidden visibility into
+# build/pic/ (the archive and the programs stay as they are); only the LM_API functions (api.h,
+# the stable API that lib/llamo.h names) are exported. Sanitizers stay out of it.
+PIC_OBJ := $(LIB_SRC:%.c=build/pic/%.o)
+PIC_CFLAGS = $(filter-out $(SANITIZE),$(CFLAGS)) -fPIC -fvisibility=hidden
+build/pic/%.o: %.c $(wildcard lib/*.h lib/cpu/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(PIC_CFLAGS) -c $< -o $@
+build/pic/lib/backend.o: build/cuda.flag
+build/pic/kernels/%.o: kernels/%.cu kernels/cuda.h lib/backend.h lib/status.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -Xcompiler -fPIC,-fvisibility=hidden -c $< -o $@
+lib/libllamo.so.$(VERSION): $(PIC_OBJ) $(KERN_PIC) build/cuda.flag
+	$(CC) -shared -Wl,-soname,libllamo.so.$(SOVERSION) -Wl,--no-undefined $(filter %.o,$^) \
+	  $(LDLIBS) -o $@.tmp && mv -f $@.tmp $@
+lib/libllamo.so: lib/libllamo.so.$(VERSION)
+	ln -sf libllamo.so.$(VERSION) lib/libllamo.so.$(SOVERSION) && ln -sf libllamo.so.$(SOVERSION) $@
 
 # build/cuda.flag holds the CUDA setting the library was built with; it changes (and rebuilds
 # the archive and backend selection) only when the setting does
@@ -74,7 +116,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-o
 test-asan:
 	@rm -rf build/asan && mkdir -p build/asan
 	@for f in *; do case $$f in build|bin) ;; *) cp -al $$f build/asan/ ;; esac; done
-	@rm -f build/asan/lib/libllamo.a
+	@rm -f build/asan/lib/libllamo.a build/asan/lib/libllamo.so*
 	$(MAKE) -C build/asan -j2 CUDA=0 SANITIZE="$(SAN_FLAGS)" all
 	@cd build/asan && LLAMO_SHARED=$${LLAMO_SHARED:-$(abspath ..)/shared} \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
@@ -113,9 +155,45 @@ bench-cuda-dry:
 .PHONY: bench-cuda bench-cuda-dry
 
 clean:
-	rm -rf build bin lib/libllamo.a
+	rm -rf build bin lib/libllamo.a lib/libllamo.so*
 
-.PHONY: all test test-asan fuzz bench clean test-cuda FORCE
+# What make install writes (relative to DESTDIR): the programs, the man pages, the models (the
+# bundled default, and SmolLM2 when the README's first command built it), the headers lib/llamo.h
+# includes, libllamo.so.$(VERSION) with its soname and development links, libllamo.a and llamo.pc.
+# make uninstall removes exactly these, and share/llamo and include/llamo.
+INST_MODELS  = models/default $(patsubst %/model.safetensors,%,$(wildcard $(SMOLLM2)/model.safetensors))
+PUB_HDR      = $(filter lib/%.h,$(shell $(CC) -MM -Ilib lib/llamo.h))
+install: all
+	$(INSTALL) -d '$(DESTDIR)$(bindir)' '$(DESTDIR)$(libdir)/pkgconfig' '$(DESTDIR)$(includedir)/llamo' \
+	  '$(DESTDIR)$(mandir)/man1' '$(DESTDIR)$(mandir)/man5' '$(DESTDIR)$(mandir)/man7' '$(DESTDIR)$(DATADIR)/models'
+	$(INSTALL) -m 755 $(BINS) '$(DESTDIR)$(bindir)'
+	$(INSTALL) -m 644 $(wildcard man/*.1) '$(DESTDIR)$(mandir)/man1'
+	$(INSTALL) -m 644 $(wildcard man/*.5) '$(DESTDIR)$(mandir)/man5'
+	$(INSTALL) -m 644 $(wildcard man/*.7) '$(DESTDIR)$(mandir)/man7'
+	@set -e; for m in $(INST_MODELS); do d='$(DESTDIR)$(DATADIR)/models/'$$(basename $$m); \
+	  echo "install $$m -> $$d"; $(INSTALL) -d "$$d"; \
+	  for f in $$m/*; do [ -f "$$f" ] && $(INSTALL) -m 644 "$$f" "$$d"; done; done
+	$(INSTALL) -m 644 $(PUB_HDR) '$(DESTDIR)$(includedir)/llamo'
+	$(INSTALL) -m 644 lib/libllamo.a '$(DESTDIR)$(libdir)'
+	$(INSTALL) -m 755 lib/libllamo.so.$(VERSION) '$(DESTDIR)$(libdir)'
+	ln -sf libllamo.so.$(VERSION) '$(DESTDIR)$(libdir)/libllamo.so.$(SOVERSION)'
+	ln -sf libllamo.so.$(SOVERSION) '$(DESTDIR)$(libdir)/libllamo.so'
+	sed -e 's|@prefix@|$(prefix)|' -e 's|@exec_prefix@|$(exec_prefix)|' -e 's|@libdir@|$(libdir)|' \
+	  -e 's|@includedir@|$(includedir)|' -e 's|@datadir@|$(DATADIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@LIBS_PRIVATE@|$(filter-out -fsanitize=%,$(LDLIBS))|' llamo.pc.in > '$(DESTDIR)$(libdir)/pkgconfig/llamo.pc'
+	@[ -n '$(DESTDIR)' ] || ldconfig 2>/dev/null || true
+
+uninstall:
+	rm -f $(BINS:bin/%='$(DESTDIR)$(bindir)/%')
+	rm -f $(patsubst man/%,'$(DESTDIR)$(mandir)/man1/%',$(wildcard man/*.1))
+	rm -f $(patsubst man/%,'$(DESTDIR)$(mandir)/man5/%',$(wildcard man/*.5))
+	rm -f $(patsubst man/%,'$(DESTDIR)$(mandir)/man7/%',$(wildcard man/*.7))
+	rm -rf '$(DESTDIR)$(DATADIR)' '$(DESTDIR)$(includedir)/llamo'
+	rm -f '$(DESTDIR)$(libdir)/libllamo.a' '$(DESTDIR)$(libdir)/libllamo.so' \
+	  '$(DESTDIR)$(libdir)/libllamo.so.$(SOVERSION)' '$(DESTDIR)$(libdir)/libllamo.so.$(VERSION)' \
+	  '$(DESTDIR)$(libdir)/pkgconfig/llamo.pc'
+
+.PHONY: all test test-asan fuzz bench clean test-cuda install uninstall FORCE
 .SECONDARY:
 
 # The PyTorch reference (needs torch for $(PYTHON)); CI never runs these, it uses the committed

@@ -7,6 +7,7 @@
  */
 #ifndef LLAMO_BACKEND_H
 #define LLAMO_BACKEND_H
+#include "api.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "status.h"
@@ -103,12 +104,12 @@ typedef struct lm_backend {
  * built in and a GPU is visible, else cpu; no driver counts as no GPU). The CUDA backend is set
  * up (stream, cuBLAS, device 0 or $CUDA_VISIBLE_DEVICES' first) on first use.
  * Errors: LM_EUNAVAIL ("this build has no CUDA backend" / "no GPU visible"), LM_EUSAGE. */
-int lm_backend_get(const lm_backend **be, const char *name, lm_status *st);
+LM_API int lm_backend_get(const lm_backend **be, const char *name, lm_status *st);
 extern const lm_backend lm_backend_cpu; /* lib/cpu/backend_cpu.c */
 
 /* One line for the user naming what runs: "cpu: 2 threads", "cuda: NVIDIA H200 (sm_90, 139 GiB)".
  * The string is static (valid until the next call). */
-const char *lm_backend_describe(const lm_backend *be);
+LM_API const char *lm_backend_describe(const lm_backend *be);
 
 /* Allocates n floats on be and uploads host data (host may be NULL: zeroed). NULL on failure. */
 float *lm_be_upload_new(const lm_backend *be, const float *host, size_t n);

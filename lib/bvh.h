@@ -15,6 +15,7 @@
  */
 #ifndef LLAMO_BVH_H
 #define LLAMO_BVH_H
+#include "api.h"
 #include <stddef.h>
 #include <stdio.h>
 #include "status.h"
@@ -44,15 +45,15 @@ typedef struct lm_bvh {
 /* Parses a BVH from f (name is used in messages: "clip.bvh:42: expected '{'").
  * Errors: LM_EDATA (with "name:line: message"), LM_EIO, LM_ENOMEM. On failure b is left empty
  * (nothing to free, though lm_bvh_free is harmless). */
-int lm_bvh_read(lm_bvh *b, FILE *f, const char *name, lm_status *st);
-int lm_bvh_parse(lm_bvh *b, const char *text, size_t len, const char *name, lm_status *st);
+LM_API int lm_bvh_read(lm_bvh *b, FILE *f, const char *name, lm_status *st);
+LM_API int lm_bvh_parse(lm_bvh *b, const char *text, size_t len, const char *name, lm_status *st);
 /* Writes b as BVH text: tabs for indentation, %.6f for offsets and values, "Frames: N",
  * "Frame Time: %.6f". Errors: LM_EIO, LM_EDATA (an inconsistent struct). */
-int lm_bvh_write(const lm_bvh *b, FILE *f, lm_status *st);
-void lm_bvh_free(lm_bvh *b);
+LM_API int lm_bvh_write(const lm_bvh *b, FILE *f, lm_status *st);
+LM_API void lm_bvh_free(lm_bvh *b);
 
 /* Index of the joint called name, or -1. */
-int lm_bvh_find(const lm_bvh *b, const char *name);
+LM_API int lm_bvh_find(const lm_bvh *b, const char *name);
 /* The axes of joint j's rotation channels in file order, e.g. "ZXY" (NUL-terminated, 4 bytes);
  * returns the number of rotation channels (0 or 3). */
 int lm_bvh_rot_order(const lm_bvh_joint *j, char order[4]);
@@ -65,5 +66,5 @@ void lm_mat_to_euler(const char *order, const double R[9], double deg[3]);
  * grot (njoints, 9) global rotations, gpos (njoints, 3) global positions in file units.
  * Either output may be NULL. frame must be in [0, nframes); with nframes == 0 pass frame -1 for
  * the channel-free pose (identity rotations, OFFSETs). */
-void lm_bvh_fk(const lm_bvh *b, int frame, double *grot, double *gpos);
+LM_API void lm_bvh_fk(const lm_bvh *b, int frame, double *grot, double *gpos);
 #endif

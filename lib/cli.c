@@ -162,6 +162,11 @@ const char *lm_model_dir(const char *arg)
 			}
 		}
 	}
+#ifdef LLAMO_DATADIR
+	/* the installed default model: make install's $(PREFIX)/share/llamo, set at build time */
+	if (access(LLAMO_DATADIR "/models/default", R_OK) == 0)
+		return LLAMO_DATADIR "/models/default";
+#endif
 	return "models/default";
 }
 

@@ -29,8 +29,10 @@ int lm_out_commit(FILE *f, lm_status *st);
 /* Opens an input: "-" or NULL is stdin. */
 FILE *lm_in_open(const char *path, lm_status *st);
 
-/* The model directory: -m DIR if given, else $LLAMO_MODEL, else the bundled default
- * (models/default next to the bin/ holding this program, or $(PREFIX)/share/llamo/models/default). */
+/* The model directory: -m DIR if given, else $LLAMO_MODEL, else the bundled default:
+ * models/default or share/llamo/models/default next to the bin/ holding this program (the build
+ * tree; an installed tree wherever it was moved), else LLAMO_DATADIR/models/default (the
+ * compile-time data directory, $(PREFIX)/share/llamo), else models/default. */
 const char *lm_model_dir(const char *arg);
 
 /* The arguments joined by single spaces (a prompt given on the command line); malloc'd, dies

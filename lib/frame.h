@@ -34,6 +34,7 @@
  */
 #ifndef LLAMO_FRAME_H
 #define LLAMO_FRAME_H
+#include "api.h"
 #include <stdint.h>
 #include <stdio.h>
 #include "status.h"
@@ -91,41 +92,41 @@ typedef struct lm_writer lm_writer;
 /* Opens a reader on f (not closed by lm_reader_free); name is used in messages ("-" for stdin).
  * Reads and parses the header line. Errors: LM_EDATA (not a llamo stream, bad header), LM_EIO,
  * LM_ENOMEM. Messages read "NAME: header at byte N: ...". */
-int lm_reader_open(lm_reader **r, FILE *f, const char *name, lm_status *st);
-const lm_stream_header *lm_reader_header(const lm_reader *r);
+LM_API int lm_reader_open(lm_reader **r, FILE *f, const char *name, lm_status *st);
+LM_API const lm_stream_header *lm_reader_header(const lm_reader *r);
 /* Reads the next frame into *fr (freeing what it held: zero *fr before the first call). Returns 0
  * and sets *eof=1 at a clean end (EOF exactly between frames; fr then holds no data), else *eof=0.
  * Errors name the stream, the frame index (from 0) and its byte offset, e.g.
  * "-: frame 3 at byte 1234: bad magic (stream out of sync)": LM_EDATA (bad magic, type, elem,
  * flags, mark, size, reserved field, truncated frame), LM_EIO, LM_ENOMEM. */
-int lm_reader_next(lm_reader *r, lm_frame *fr, int *eof, lm_status *st);
-void lm_reader_free(lm_reader *r);
+LM_API int lm_reader_next(lm_reader *r, lm_frame *fr, int *eof, lm_status *st);
+LM_API void lm_reader_free(lm_reader *r);
 
 /* Opens a writer on f and writes the header. Refuses a terminal (LM_EUSAGE: "refusing to write
  * binary frames to a terminal"). Flushes after every frame when f is a pipe or socket.
  * A header that would not read back (unknown kind or elem, bad tag, line too long) is LM_EINTERNAL. */
-int lm_writer_open(lm_writer **w, FILE *f, const char *name, const lm_stream_header *h, lm_status *st);
+LM_API int lm_writer_open(lm_writer **w, FILE *f, const char *name, const lm_stream_header *h, lm_status *st);
 /* Writes one frame (little-endian). A frame the reader would refuse is LM_EINTERNAL (a bug in the
  * caller); a failed write is LM_EIO. */
-int lm_writer_put(lm_writer *w, const lm_frame *fr, lm_status *st);
-int lm_writer_close(lm_writer *w, lm_status *st); /* flushes, frees; f stays open */
+LM_API int lm_writer_put(lm_writer *w, const lm_frame *fr, lm_status *st);
+LM_API int lm_writer_close(lm_writer *w, lm_status *st); /* flushes, frees; f stays open */
 
 /* Header helpers: fills h (kind, width, elem, rate; no tags). Copies X- tags from src to dst
  * (a key dst already has takes src's value; tags beyond LM_FRAME_MAX_TAGS are dropped, which cannot
  * happen when dst starts with none). */
-void lm_header_init(lm_stream_header *h, const char *kind, uint32_t width, const char *elem, double rate);
-void lm_header_copy_tags(lm_stream_header *dst, const lm_stream_header *src);
+LM_API void lm_header_init(lm_stream_header *h, const char *kind, uint32_t width, const char *elem, double rate);
+LM_API void lm_header_copy_tags(lm_stream_header *dst, const lm_stream_header *src);
 /* Sets X- tag key to value (replacing one of that key). key: "X-" then letters, digits, '-', '_',
  * '.'; value: printable ASCII without spaces (may be empty); each at most LM_TAG_MAX bytes.
  * Errors: LM_EUSAGE (bad key or value, too many tags). */
-int lm_header_set_tag(lm_stream_header *h, const char *key, const char *value, lm_status *st);
-const char *lm_header_get_tag(const lm_stream_header *h, const char *key); /* value or NULL */
+LM_API int lm_header_set_tag(lm_stream_header *h, const char *key, const char *value, lm_status *st);
+LM_API const char *lm_header_get_tag(const lm_stream_header *h, const char *key); /* value or NULL */
 
 /* Frame helpers. lm_frame_alloc overwrites *fr (without freeing it): type, elem, rows, cols as
  * given, flags 0, stream 0, pos -1, mark 0, data rows*cols zeroed elements (NULL when none).
  * Errors: LM_EDATA (over LM_FRAME_MAX_BYTES), LM_ENOMEM. */
-int lm_frame_alloc(lm_frame *fr, int type, int elem, uint32_t rows, uint32_t cols, lm_status *st);
-void lm_frame_free(lm_frame *fr);
+LM_API int lm_frame_alloc(lm_frame *fr, int type, int elem, uint32_t rows, uint32_t cols, lm_status *st);
+LM_API void lm_frame_free(lm_frame *fr);
 size_t lm_elem_size(int elem);                /* 4, 4, 1; 0 for none or unknown */
 const char *lm_elem_name(int elem);           /* "none", "i32", "f32", "u8" or NULL */
 const char *lm_frame_type_name(int type); /* "tokens", ... or NULL */

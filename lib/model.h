@@ -5,6 +5,7 @@
  * presence, dtype and shape against the config when it loads. */
 #ifndef LLAMO_MODEL_H
 #define LLAMO_MODEL_H
+#include "api.h"
 #include <stdint.h>
 #include "backbone.h"
 #include "backend.h"
@@ -42,12 +43,12 @@ typedef struct lm_model {
 /* Loads config.json and the requested parts of dir. Errors name the file and what is wrong:
  * LM_ENOINPUT (missing directory or file), LM_EDATA (bad config, tensor, tokenizer, skeleton),
  * LM_ENOMEM. */
-int lm_model_load(lm_model **m, const char *dir, const lm_backend *be, unsigned parts, lm_status *st);
-void lm_model_free(lm_model *m);
+LM_API int lm_model_load(lm_model **m, const char *dir, const lm_backend *be, unsigned parts, lm_status *st);
+LM_API void lm_model_free(lm_model *m);
 
 /* Normalization: x = (x - mean) / std and back, on (n, F) host features. */
-void lm_features_normalize(const lm_model *m, float *x, int n);
-void lm_features_denormalize(const lm_model *m, float *x, int n);
+LM_API void lm_features_normalize(const lm_model *m, float *x, int n);
+LM_API void lm_features_denormalize(const lm_model *m, float *x, int n);
 
 /* Token ids of the t2m prompt: tokenize(t2m_template with {prompt}) + [BOM]. *ids malloc'd. */
 int lm_t2m_prompt_ids(const lm_model *m, const char *prompt, int32_t **ids, int *n, lm_status *st);
@@ -63,7 +64,7 @@ typedef struct lm_gen_opts {
 } lm_gen_opts;
 /* Defaults from the config: cfg = guidance_scale, steps = euler_steps, max_tokens =
  * max_motion_tokens, threshold = exit threshold, seed 0, max_pos 0. */
-void lm_gen_opts_default(lm_gen_opts *o, const lm_config *c);
+LM_API void lm_gen_opts_default(lm_gen_opts *o, const lm_config *c);
 
 /* Wall-clock seconds spent per stage so far (for --profile and the benchmark). */
 typedef struct lm_t2m_times {
@@ -102,7 +103,7 @@ typedef struct lm_t2m {
 /* A stream's state with nothing run yet (rng seeded with o->seed). Needs m's config only; each
  * call below needs the parts it runs. Errors: LM_ENOMEM. */
 int lm_t2m_init(lm_t2m **g, const lm_model *m, const lm_gen_opts *o, lm_status *st);
-void lm_t2m_free(lm_t2m *g);
+LM_API void lm_t2m_free(lm_t2m *g);
 /* Prefills sequence b (0 conditional, 1 unconditional) with the text ids (the prompt ids of
  * lm_t2m_prompt_ids) through the text branch; its last state becomes row b of h, and rows
  * becomes 2 once the unconditional sequence exists. Needs LM_PART_BACKBONE. Errors: LM_EDATA
@@ -130,10 +131,10 @@ void lm_t2m_hidden(const lm_t2m *g, float *h);
 
 /* A whole prompt: lm_t2m_init, then its ids and, with guidance (cfg != 1), the empty prompt's
  * prefilled. Needs LM_PART_BACKBONE | LM_PART_TOKENIZER. */
-int lm_t2m_begin(lm_t2m **g, const lm_model *m, const char *prompt, const lm_gen_opts *o, lm_status *st);
+LM_API int lm_t2m_begin(lm_t2m **g, const lm_model *m, const char *prompt, const lm_gen_opts *o, lm_status *st);
 /* One step: the exit check, then (unless it stops: *done) a latent drawn into z(L) host and fed
  * back. p_exit (may be NULL) as lm_t2m_exit's p. */
-int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st);
+LM_API int lm_t2m_next(lm_t2m *g, float *z, int *done, float *p_exit, lm_status *st);
 void lm_t2m_times_get(const lm_t2m *g, lm_t2m_times *t);
 
 /* Text generation (4.7): the base LM head on the text branch's last state, greedy by default. */
@@ -163,6 +164,6 @@ int lm_chat_reply(const lm_model *m, const struct lm_chat *chat, const char *sys
 		  const lm_text_opts *o, lm_token_fn on_token, void *ctx, int32_t **ids, int *n, lm_status *st);
 
 /* Motion to text (4.7): greedy caption of n latents (n, L). *text malloc'd. */
-int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, char **text,
+LM_API int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, char **text,
 		   int32_t **ids, int *nids, lm_status *st);
 #endif

@@ -15,6 +15,7 @@
  */
 #ifndef LLAMO_MOTION_H
 #define LLAMO_MOTION_H
+#include "api.h"
 #include "bvh.h"
 #include "status.h"
 
@@ -50,16 +51,16 @@ int lm_skeleton_match(const lm_skeleton *sk, const lm_bvh *b, int *map, lm_statu
  * channels, such as the Bandai-Namco joint_Root, are allowed). Resamples nothing: the BVH must be
  * at 30 fps (LM_EDATA otherwise). *feat is malloc'd (nframes, dim); *nframes as in the BVH.
  * Errors: LM_EDATA (joints, frame rate, no frames), LM_ENOMEM. */
-int lm_motion_from_bvh(const lm_skeleton *sk, const lm_bvh *b, float **feat, int *nframes, lm_status *st);
+LM_API int lm_motion_from_bvh(const lm_skeleton *sk, const lm_bvh *b, float **feat, int *nframes, lm_status *st);
 /* features (nframes, dim) -> BVH on the skeleton (root 6 channels, others 3, one Euler order).
  * The first frame's root is placed at x = z = 0 facing the rest pose's forward direction.
  * out is filled (free with lm_bvh_free). Errors: LM_EDATA (a value not finite), LM_ENOMEM. */
-int lm_motion_to_bvh(const lm_skeleton *sk, const float *feat, int nframes, lm_bvh *out, lm_status *st);
+LM_API int lm_motion_to_bvh(const lm_skeleton *sk, const float *feat, int nframes, lm_bvh *out, lm_status *st);
 /* Global joint positions (nframes, N, 3) in metres of a BVH on the skeleton (forward kinematics);
  * used by the round-trip test and by mpjpe. The root's position and every global rotation come
  * from b's channels; the bone offsets are the skeleton's. *pos is malloc'd.
  * Errors: LM_EDATA (joints), LM_ENOMEM. */
-int lm_bvh_positions(const lm_skeleton *sk, const lm_bvh *b, double **pos, lm_status *st);
+LM_API int lm_bvh_positions(const lm_skeleton *sk, const lm_bvh *b, double **pos, lm_status *st);
 /* The ground alignment of two poses: the yaw a and the ground-plane centroids c1 (of p) and c2
  * (of q) with q ~ Ry(a) (p - c1) + c2, least squares over the N points (x, y, z) of one frame.
  * Decoded motion starts at the origin facing +Z (features store no start position or heading),

@@ -5,6 +5,7 @@
  * One latent stands for `ratio` = 2^down_t frames (4 in every shipped config). */
 #ifndef LLAMO_VAE_H
 #define LLAMO_VAE_H
+#include "api.h"
 #include "backend.h"
 #include "config.h"
 #include "safetensors.h"
@@ -53,10 +54,10 @@ void lm_vae_free(lm_vae *v);
 int lm_vae_encode_posterior(const lm_vae *v, const float *feats, int T, float **mu, float **logvar, int *n,
 			    lm_status *st);
 /* The latents inference uses: lm_vae_encode_posterior's mu only. */
-int lm_vae_encode(const lm_vae *v, const float *feats, int T, float **mu, int *n, lm_status *st);
+LM_API int lm_vae_encode(const lm_vae *v, const float *feats, int T, float **mu, int *n, lm_status *st);
 /* z(n, L) -> feats(4n, F) normalized (whole sequence; n = 0 writes nothing).
  * Errors: LM_EDATA when n < 0, LM_ENOMEM. */
-int lm_vae_decode(const lm_vae *v, const float *z, int n, float *feats, lm_status *st);
+LM_API int lm_vae_decode(const lm_vae *v, const float *z, int n, float *feats, lm_status *st);
 
 /* Streaming decoder: one latent in, 4 frames out, the same numbers as lm_vae_decode (every conv
  * keeps its last (k-1)*dil + 1 - stride input rows; zeros at the start). */
