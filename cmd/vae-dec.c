@@ -9,7 +9,7 @@
 typedef struct run {
 	lm_model *m;
 	const char *outpath;
-	int features, nwritten;
+	int features, nwritten, pattern; /* pattern: outpath holds one %d conversion */
 } run;
 
 static void on_opt(int key, const char *arg, void *ctx)
@@ -22,8 +22,9 @@ static const lm_cli cli = {
 		 "Decodes a latent stream (from llamo-t2m, flowsample or vae-enc) into BVH motion.\n"
 		 "Reads FILE or stdin. Feature frames in the input are taken as they are.\n",
 	.common = LM_OPT_MODEL | LM_OPT_DEVICE | LM_OPT_OUTPUT,
-	.opts = (const lm_cli_opt[]){{"output", 'o', "PATH", "write to PATH; with several streams PATH must hold a printf\n"
-							   "pattern for the stream id, e.g. 'out/%03d.bvh' (default: stdout)"},
+	.opts = (const lm_cli_opt[]){{"output", 'o', "PATH", "write to PATH; with several streams PATH must hold one %d\n"
+							   "conversion for the stream id, e.g. 'out/%03d.bvh' (%% for a '%';\n"
+							   "default: stdout)"},
 				     {"features", 256, NULL, "write motion-feature frames instead of BVH (streamed)"},
 				     {0}},
 	.footer = "Example: echo \"a person walks\" | llamo-t2m | vae-dec > walk.bvh\n"
@@ -38,17 +39,55 @@ typedef struct stream_state {
 	int nframes, cap;
 } stream_state;
 
+/* Checks an -o value that holds a '%': exactly one integer conversion (%d or %i with flags from
+ * "-+ 0#", a width and a precision of at most two digits each) and any number of "%%". Returns 1
+ * for a pattern, 0 for a plain path (no '%'); dies with a usage error otherwise. */
+static int check_pattern(const char *path)
+{
+	int conv = 0;
+	for (const char *s = path; *s; s++) {
+		if (*s != '%')
+			continue;
+		const char *start = s++;
+		if (*s == '%')
+			continue;
+		while (*s && strchr("-+ 0#", *s))
+			s++;
+		for (int n = 0; *s >= '0' && *s <= '9'; s++)
+			if (++n > 2)
+				goto bad;
+		if (*s == '.') {
+			s++;
+			for (int n = 0; *s >= '0' && *s <= '9'; s++)
+				if (++n > 2)
+					goto bad;
+		}
+		if (*s != 'd' && *s != 'i')
+			goto bad;
+		if (conv++) {
+			lm_usage_error("-o %s: more than one %%d conversion; the pattern takes exactly one", path);
+		}
+		continue;
+	bad:
+		lm_usage_error("-o %s: '%.*s' at byte %d is not an integer conversion; the pattern takes exactly one "
+			       "%%d (e.g. %%03d) and %%%% for a '%%'",
+			       path, (int)(s - start + (*s != 0)), start, (int)(start - path));
+	}
+	if (strchr(path, '%') && !conv)
+		lm_usage_error("-o %s: the pattern has no %%d conversion for the stream id", path);
+	return conv;
+}
+
 /* The BVH of a finished stream: to stdout, or to -o PATH (a %d pattern for several). */
 static int write_bvh(run *r, uint32_t id, const stream_state *s, lm_status *st)
 {
 	char path[4096];
-	if (r->nwritten > 0 && !strchr(r->outpath, '%'))
+	if (r->nwritten > 0 && !r->pattern)
 		return lm_fail(st, LM_EUSAGE, "stream %u: several motions in the input; %s", id,
 			       strcmp(r->outpath, "-") ? "-o needs a %d pattern" : "give -o PATTERN with %d");
-	if (strchr(r->outpath, '%'))
-		snprintf(path, sizeof path, r->outpath, (int)id);
-	else
-		snprintf(path, sizeof path, "%s", r->outpath);
+	if ((r->pattern ? snprintf(path, sizeof path, r->outpath, (int)id)
+			: snprintf(path, sizeof path, "%s", r->outpath)) >= (int)sizeof path)
+		return lm_fail(st, LM_EUSAGE, "-o %s: the path of stream %u is too long", r->outpath, id);
 	lm_bvh b = {0};
 	FILE *f = NULL;
 	int rc = lm_motion_to_bvh(&r->m->sk, s->feats, s->nframes, &b, st) || !(f = lm_out_open(path, st)) ||
@@ -122,6 +161,7 @@ int main(int argc, char **argv)
 	lm_cli_opts o;
 	const char *in = lm_cli_input(argc, argv, lm_cli_parse(&cli, argc, argv, &o, &r));
 	r.outpath = o.output ? o.output : "-";
+	r.pattern = !r.features && check_pattern(r.outpath);
 	r.m = lm_cli_load(&o, LM_PART_VAE | LM_PART_SKELETON);
 	lm_stage s = {.kind = "features", .width = r.m->cfg.feature_dim, .elem = "f32", .rate = r.m->cfg.fps,
 		      .takes = LM_TAKES(LM_FRAME_LATENT) | LM_TAKES(LM_FRAME_FEATURES),

@@ -128,6 +128,15 @@ ok $? "prompt 2 of the batch gets seed 7 + 2: its latents equal a run of it alon
 mkdir -p $tmp/out && vae-dec -m $T -o "$tmp/out/%03d.bvh" $tmp/batch.lmf
 is "$(ls $tmp/out | tr '\n' ' ')" "000.bvh 001.bvh 002.bvh " "vae-dec -o 'out/%03d.bvh' writes one BVH per prompt"
 is "$(grep -h '^Frames:' $tmp/out/001.bvh)" "Frames: 44" "the 1.5 s prompt's BVH has 44 frames"
+# -o is a pattern with exactly one integer conversion (and %%): anything else is a usage error,
+# never a printf format (%n crashed, %s wrote "(null)")
+for pat in 'x_%n.bvh' 'x_%s.bvh' 'x_%f.bvh' '%d_%d.bvh' 'x_%%.bvh' 'x_%' '%123d.bvh'; do
+	rm -rf $tmp/pat && mkdir $tmp/pat
+	vae-dec -m $T -o "$tmp/pat/$pat" $tmp/batch.lmf 2> $tmp/err; rc=$?
+	is "$rc/$(wc -l < $tmp/err)/$(ls $tmp/pat | wc -l)" "64/2/0" "-o '$pat': exit 64, no file ($(head -1 $tmp/err))"
+done
+mkdir -p $tmp/pct && vae-dec -m $T -o "$tmp/pct/%05d_%%.bvh" $tmp/batch.lmf
+is "$(ls $tmp/pct | tr '\n' ' ')" "00000_%.bvh 00001_%.bvh 00002_%.bvh " "-o 'out/%05d_%%.bvh': a width and %%"
 printf 'a person walks\n0\ta person jumps\n' > $tmp/badlen.txt
 llamo-t2m -m $T --batch $tmp/badlen.txt -o $tmp/badlen.lmf 2> $tmp/err; rc=$?
 is "$rc/$(wc -l < $tmp/err)" 65/1 "a length of 0: exit 65, one line ($(cat $tmp/err))"
