@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "backend.h"
 #include "cli.h"
@@ -17,14 +18,17 @@ const char *lm_prog = "llamo";
 #define MAX_OUT 8
 static struct {
 	FILE *f;
-	char tmp[PATH_MAX + 32], path[PATH_MAX];
+	int direct; /* written in place (a FIFO, a device): nothing to rename or remove */
+	char tmp[PATH_MAX + 32], path[PATH_MAX]; /* path: where it lands (a link's target) */
+	char name[PATH_MAX];                      /* as given, for messages */
 } outs[MAX_OUT];
 
 static void remove_uncommitted(void)
 {
 	for (int i = 0; i < MAX_OUT; i++)
 		if (outs[i].f) {
-			unlink(outs[i].tmp);
+			if (!outs[i].direct)
+				unlink(outs[i].tmp);
 			outs[i].f = NULL;
 		}
 }
@@ -78,6 +82,34 @@ void lm_usage_error(const char *fmt, ...)
 	exit(LM_EUSAGE);
 }
 
+/* Where a write-then-rename onto path lands: path itself, or for a symbolic link the file at the
+ * end of its chain (which may not exist yet), so that the link stays a link. */
+static int link_target(const char *path, char *buf, size_t len, lm_status *st)
+{
+	char cur[PATH_MAX], next[PATH_MAX];
+	snprintf(cur, sizeof cur, "%s", path);
+	for (int hops = 0;; hops++) {
+		struct stat sb;
+		if (lstat(cur, &sb) != 0 || !S_ISLNK(sb.st_mode))
+			break;
+		if (hops == 40)
+			return lm_fail(st, LM_EIO, "%s: cannot create: too many levels of symbolic links", path);
+		ssize_t n = readlink(cur, next, sizeof next - 1);
+		if (n < 0)
+			return lm_fail(st, LM_EIO, "%s: cannot read the link: %s", path, strerror(errno));
+		next[n] = 0;
+		const char *slash = strrchr(cur, '/');
+		if (next[0] == '/' || !slash)
+			snprintf(cur, sizeof cur, "%s", next);
+		else if (snprintf(cur + (slash + 1 - cur), sizeof cur - (size_t)(slash + 1 - cur), "%s", next) >=
+			 (int)(sizeof cur - (size_t)(slash + 1 - cur)))
+			return lm_fail(st, LM_EIO, "%s: cannot create: the link's target path is too long", path);
+	}
+	if (snprintf(buf, len, "%s", cur) >= (int)len)
+		return lm_fail(st, LM_EIO, "%s: cannot create: path too long", path);
+	return 0;
+}
+
 FILE *lm_out_open(const char *path, lm_status *st)
 {
 	if (!path || !strcmp(path, "-"))
@@ -85,8 +117,32 @@ FILE *lm_out_open(const char *path, lm_status *st)
 	for (int i = 0; i < MAX_OUT; i++) {
 		if (outs[i].f)
 			continue;
-		snprintf(outs[i].path, sizeof outs[i].path, "%s", path);
-		snprintf(outs[i].tmp, sizeof outs[i].tmp, "%s.tmp.%ld", path, (long)getpid());
+		/* Not a regular file (a FIFO, a device such as /dev/null, /dev/stdout): written in place,
+		 * never replaced by a regular file. */
+		struct stat sb;
+		if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+			if (S_ISDIR(sb.st_mode)) {
+				lm_fail(st, LM_EIO, "%s: cannot create: Is a directory", path);
+				return NULL;
+			}
+			FILE *f = fopen(path, "wb");
+			if (!f) {
+				lm_fail(st, LM_EIO, "%s: cannot open: %s", path, strerror(errno));
+				return NULL;
+			}
+			snprintf(outs[i].path, sizeof outs[i].path, "%s", path);
+			snprintf(outs[i].name, sizeof outs[i].name, "%s", path);
+			outs[i].f = f;
+			outs[i].direct = 1;
+			return f;
+		}
+		char target[PATH_MAX];
+		if (link_target(path, target, sizeof target, st))
+			return NULL;
+		outs[i].direct = 0;
+		snprintf(outs[i].path, sizeof outs[i].path, "%s", target);
+		snprintf(outs[i].name, sizeof outs[i].name, "%s", path);
+		snprintf(outs[i].tmp, sizeof outs[i].tmp, "%s.tmp.%ld", target, (long)getpid());
 		FILE *f = fopen(outs[i].tmp, "wb");
 		if (!f) {
 			lm_fail(st, LM_EIO, "%s: cannot create: %s", path, strerror(errno));
@@ -111,13 +167,18 @@ int lm_out_commit(FILE *f, lm_status *st)
 			continue;
 		outs[i].f = NULL;
 		int bad = ferror(f);
-		if (fclose(f) != 0 || bad) {
-			unlink(outs[i].tmp);
-			return lm_fail(st, LM_EIO, "%s: write failed", outs[i].path);
+		int closed = fclose(f) == 0, e = errno;
+		if (!closed || bad) {
+			if (!outs[i].direct)
+				unlink(outs[i].tmp);
+			return lm_fail(st, LM_EIO, "%s: write failed%s%s", outs[i].name, closed ? "" : ": ",
+				       closed ? "" : strerror(e));
 		}
+		if (outs[i].direct)
+			return 0;
 		if (rename(outs[i].tmp, outs[i].path) != 0) {
 			unlink(outs[i].tmp);
-			return lm_fail(st, LM_EIO, "%s: cannot rename into place: %s", outs[i].path,
+			return lm_fail(st, LM_EIO, "%s: cannot rename into place: %s", outs[i].name,
 				       strerror(errno));
 		}
 		return 0;

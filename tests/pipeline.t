@@ -110,6 +110,35 @@ for p in llamo-t2m llamo-m2t llamo-step exithead flowsample vae-enc vae-dec mtok
 	[ $rc = 0 ] && grep -qi usage $tmp/help && [ -f man/$p.1 ]; ok $? "$p --help and man/$p.1"
 done
 
+# 6b. -o onto what is not a regular file: a FIFO and a device are written in place, a symbolic
+# link keeps being a link and its target gets the output
+mkdir -p $tmp/o && echo old > $tmp/o/real && ln -s real $tmp/o/lnk && ln -s new $tmp/o/dangling
+mkdir -p $tmp/o/sub && ln -s ../real $tmp/o/sub/up
+vae-dec -m $T -o $tmp/o/lnk $tmp/a.lmf && [ -L $tmp/o/lnk ] && cmp -s $tmp/o/real $tmp/a.bvh
+ok $? "-o onto a symlink: the link stays, its target holds the BVH"
+vae-dec -m $T -o $tmp/o/sub/up $tmp/a.lmf && [ -L $tmp/o/sub/up ] && cmp -s $tmp/o/real $tmp/a.bvh \
+	&& [ -z "$(ls $tmp/o/sub | grep -v '^up$')" ]
+ok $? "-o onto a relative symlink in another directory: the target is replaced, no temporary left"
+vae-dec -m $T -o $tmp/o/dangling $tmp/a.lmf && [ -L $tmp/o/dangling ] && cmp -s $tmp/o/new $tmp/a.bvh
+ok $? "-o onto a dangling symlink: the file it names is created"
+mkfifo $tmp/o/fifo
+cat $tmp/o/fifo > $tmp/o/fromfifo & reader=$!
+timeout 20 vae-dec -m $T -o $tmp/o/fifo $tmp/a.lmf; rc=$?; wait $reader
+[ $rc = 0 ] && [ -p $tmp/o/fifo ] && cmp -s $tmp/o/fromfifo $tmp/a.bvh
+ok $? "-o onto a FIFO: written into it, it stays a FIFO"
+echo "a person walks forward" | llamo-t2m -m $T --seed 3 -o $tmp/o/lnk && [ -L $tmp/o/lnk ] && cmp -s $tmp/o/real $tmp/a.lmf
+ok $? "llamo-t2m -o onto a symlink: the same"
+if [ "$(id -u)" = 0 ] && mknod $tmp/o/null c 1 3 2> /dev/null && mknod $tmp/o/full c 1 7 2> /dev/null; then
+	vae-dec -m $T -o $tmp/o/null $tmp/a.lmf && [ -c $tmp/o/null ]
+	ok $? "-o onto a null device: exit 0, still a device"
+	vae-dec -m $T -o $tmp/o/full $tmp/a.lmf 2> $tmp/err; rc=$?
+	[ $rc = 74 ] && [ -c $tmp/o/full ] && [ "$(wc -l < $tmp/err)" = 1 ]
+	ok $? "-o onto a full device: exit 74, one line, still a device ($(cat $tmp/err))"
+	ls $tmp/o | grep -q tmp; [ $? != 0 ]; ok $? "no temporary files left"
+else
+	for i in 1 2 3; do ok 0 "# skip mknod needs root"; done
+fi
+
 # 7. batches: llamo-t2m --batch FILE | vae-dec -o 'out/%03d.bvh'; lines "PROMPT" or "SECONDS<TAB>PROMPT"
 printf 'a person walks forward\n# a comment\n\n1.5\ta person jumps\n  a person sits down  \n' > $tmp/prompts.txt
 llamo-t2m -m $T --seed 7 --batch $tmp/prompts.txt > $tmp/batch.lmf 2> $tmp/err
