@@ -27,8 +27,11 @@ static int load_normalization(lm_model *m, lm_status *st)
 		rc = lm_st_load_f32(ns, "std", 1, shape, &m->std, st);
 	if (!rc)
 		for (int i = 0; i < m->cfg.feature_dim; i++)
-			if (!(m->std[i] > 0) || !isfinite(m->mean[i])) {
-				rc = lm_fail(st, LM_EDATA, "%s: std[%d] = %g is not positive", p, i, m->std[i]);
+			if (!(m->std[i] > 0) || !isfinite(m->std[i]) || !isfinite(m->mean[i])) {
+				rc = isfinite(m->mean[i])
+					     ? lm_fail(st, LM_EDATA, "%s: std[%d] = %g is not a positive finite number", p, i,
+						       m->std[i])
+					     : lm_fail(st, LM_EDATA, "%s: mean[%d] = %g is not finite", p, i, m->mean[i]);
 				break;
 			}
 	lm_st_close(ns);

@@ -110,6 +110,29 @@ for p in llamo-t2m llamo-m2t llamo-step exithead flowsample vae-enc vae-dec mtok
 	[ $rc = 0 ] && grep -qi usage $tmp/help && [ -f man/$p.1 ]; ok $? "$p --help and man/$p.1"
 done
 
+# 6a. bad numbers: NaN or infinity in a frame payload (any f32 frame), in weights; BVH values
+# beyond the float range; a weights file with unused bytes
+perl -e 'print "LLAMO1 kind=latent width=32 elem=f32 rate=7.5\n", pack("a4CCvVVVlVV", "LMF1", 3, 2, 0, 1, 32, 0, 0, 0, 0), pack("f<32", (0.5) x 5, 9**9**9/9**9**9, (0.5) x 26)' > $tmp/nan.lmf
+vae-dec -m $T -o $tmp/nan.bvh $tmp/nan.lmf 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "65/1" "a NaN in a latent: vae-dec exit 65, one line ($(cat $tmp/err))"
+grep -q "nan.lmf: frame 0 at byte 46: latent frame of stream 0 pos 0: row 0 col 5 is nan" $tmp/err && [ ! -e $tmp/nan.bvh ]
+ok $? "the message names the stream, the frame and the position; no output file"
+llamo-m2t -m $T $tmp/nan.lmf > $tmp/nan.txt 2> $tmp/err; is "$?/$(wc -c < $tmp/nan.txt)" 65/0 "llamo-m2t refuses it ($(cat $tmp/err))"
+perl -e 'print "LLAMO1 kind=hidden width=64 elem=f32 rate=0\n", pack("a4CCvVVVlVV", "LMF1", 2, 2, 0, 1, 64, 0, 3, 0, 0), pack("f<64", (0.5) x 63, 9**9**9)' > $tmp/inf.lmf
+flowsample -m $T $tmp/inf.lmf > $tmp/inf.out 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "65/1" "an infinity in a hidden state: flowsample exit 65 ($(cat $tmp/err))"
+grep -q "hidden frame of stream 0 pos 3: row 0 col 63 is inf" $tmp/err; ok $? "it names the position"
+cp -r $T $tmp/mn && perl -e 'open F, "+<", $ARGV[0] or die; read F, $h, 8; $n = unpack("Q<", $h); seek F, 8 + $n + 4 * 100, 0; print F pack("f<", 9**9**9/9**9**9)' $tmp/mn/model.safetensors
+llamo-t2m -m $tmp/mn x > $tmp/mn.lmf 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)/$(wc -c < $tmp/mn.lmf)" "65/1/0" "NaN in the weights: llamo-t2m exit 65, nothing written ($(cat $tmp/err))"
+grep -q "tensor 'model.embed_tokens.weight': element 100 is not finite" $tmp/err; ok $? "the message names the tensor and the element"
+cp $T/model.safetensors $tmp/mn/ && printf 'xxxx' >> $tmp/mn/model.safetensors
+llamo-t2m -m $tmp/mn x > /dev/null 2> $tmp/err; is "$?" 65 "weights with 4 unused bytes at the end: exit 65 ($(cat $tmp/err))"
+awk '/^MOTION/{m=1} m && /^Frame Time/{print; getline; $1 = "1e308"} {print}' $clip > $tmp/huge.bvh
+vae-enc -m $T $tmp/huge.bvh > $tmp/huge.lmf 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "65/1" "a BVH value of 1e308: exit 65, one line ($(cat $tmp/err))"
+grep -q "beyond the float range" $tmp/err; ok $? "the message says why"
+
 # 6b. -o onto what is not a regular file: a FIFO and a device are written in place, a symbolic
 # link keeps being a link and its target gets the output
 mkdir -p $tmp/o && echo old > $tmp/o/real && ln -s real $tmp/o/lnk && ln -s new $tmp/o/dangling
