@@ -10,6 +10,8 @@ typedef struct run {
 	lm_model *m;
 	const char *outpath;
 	int features, nwritten, pattern; /* pattern: outpath holds one %d conversion */
+	char **written;                   /* (nwritten) files written, with a pattern */
+	lm_bvh pending;                   /* without: the one BVH, written at the end */
 } run;
 
 static void on_opt(int key, const char *arg, void *ctx)
@@ -78,23 +80,64 @@ static int check_pattern(const char *path)
 	return conv;
 }
 
-/* The BVH of a finished stream: to stdout, or to -o PATH (a %d pattern for several). */
+/* The BVH of a finished stream: with a %d pattern, its own file, written now; else kept until the
+ * whole input has been read without error (write_pending), so that nothing is left on a failure. */
 static int write_bvh(run *r, uint32_t id, const stream_state *s, lm_status *st)
 {
 	char path[4096];
 	if (r->nwritten > 0 && !r->pattern)
 		return lm_fail(st, LM_EUSAGE, "stream %u: several motions in the input; %s", id,
 			       strcmp(r->outpath, "-") ? "-o needs a %d pattern" : "give -o PATTERN with %d");
-	if ((r->pattern ? snprintf(path, sizeof path, r->outpath, (int)id)
-			: snprintf(path, sizeof path, "%s", r->outpath)) >= (int)sizeof path)
+	if (!r->pattern) {
+		r->nwritten++;
+		return lm_motion_to_bvh(&r->m->sk, s->feats, s->nframes, &r->pending, st);
+	}
+	if (snprintf(path, sizeof path, r->outpath, (int)id) >= (int)sizeof path)
 		return lm_fail(st, LM_EUSAGE, "-o %s: the path of stream %u is too long", r->outpath, id);
 	lm_bvh b = {0};
 	FILE *f = NULL;
 	int rc = lm_motion_to_bvh(&r->m->sk, s->feats, s->nframes, &b, st) || !(f = lm_out_open(path, st)) ||
 		 lm_bvh_write(&b, f, st) || lm_out_commit(f, st);
 	lm_bvh_free(&b);
+	if (rc)
+		return st->code;
+	char **w = realloc(r->written, (size_t)(r->nwritten + 1) * sizeof *w);
+	if (!w || !(w[r->nwritten] = strdup(path))) {
+		r->written = w ? w : r->written;
+		return lm_fail(st, LM_ENOMEM, "out of memory");
+	}
+	r->written = w;
 	r->nwritten++;
-	return rc ? st->code : 0;
+	return 0;
+}
+
+/* The one BVH of a single-file run, once the input is through. */
+static void write_pending(run *r)
+{
+	lm_status st = {0};
+	FILE *f = lm_out_open(r->outpath, &st);
+	if (!f || lm_bvh_write(&r->pending, f, &st) || lm_out_commit(f, &st))
+		lm_die_status(&st);
+}
+
+/* Dies with st; with a pattern, the message ends saying which files of completed streams stay. */
+static void die_written(const run *r, const lm_status *st)
+{
+	if (!r->pattern || !r->nwritten)
+		lm_die_status(st);
+	char list[1024] = "";
+	size_t n = 0;
+	int shown = 0;
+	for (; shown < r->nwritten; shown++) {
+		int k = snprintf(list + n, sizeof list - n, "%s%s", shown ? ", " : "", r->written[shown]);
+		if (k < 0 || (size_t)k >= sizeof list - n - 32)
+			break;
+		n += (size_t)k;
+	}
+	if (shown < r->nwritten)
+		snprintf(list + n, sizeof list - n, " and %d more", r->nwritten - shown);
+	lm_die(st->code ? st->code : LM_EINTERNAL, "%s (the %d completed stream%s written: %s)", st->msg,
+	       r->nwritten, r->nwritten == 1 ? " is" : "s are", list);
 }
 
 static int append(stream_state *s, const float *x, int n, int F, lm_status *st)
@@ -170,11 +213,21 @@ int main(int argc, char **argv)
 	FILE *out = NULL;
 	if (r.features && !(out = lm_out_open(r.outpath, &st)))
 		lm_die_status(&st);
-	lm_cli_loop(&s, in, out, r.outpath, &r);
+	FILE *f = lm_in_open(in, &st);
+	if (!f || lm_loop_run(&s, f, in, out, r.outpath, &r, &st))
+		die_written(&r, &st);
+	if (f != stdin)
+		fclose(f);
 	if (out && lm_out_commit(out, &st))
 		lm_die_status(&st);
 	if (!r.features && r.nwritten == 0)
 		lm_die(LM_EDATA, "%s: no motion in the input stream", in);
+	if (!r.features && !r.pattern)
+		write_pending(&r);
+	lm_bvh_free(&r.pending);
+	for (int i = 0; r.pattern && i < r.nwritten; i++)
+		free(r.written[i]);
+	free(r.written);
 	lm_model_free(r.m);
 	lm_cli_done();
 	return 0;

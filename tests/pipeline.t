@@ -199,4 +199,23 @@ script -qc "bin/llamo-t2m -m $T --seed 7 --batch $tmp/prompts.txt -o $tmp/tty.lm
 grep -q 'prompt 3/3: [0-9]* frames, [0-9]* frames/s' $tmp/tty && grep -q '3 prompts, [0-9]* frames in' $tmp/tty
 ok $? "on a terminal: a progress line per prompt and a summary ($(grep -o '3 prompts, .*frames/s)' $tmp/tty))"
 cmp -s $tmp/tty.lmf $tmp/batch.lmf; ok $? "the progress line changes nothing in the stream"
+# 8. no partial output: a single -o FILE (or stdout) gets nothing when the stream fails after
+# its end-of-motion mark; with a pattern the completed streams' files stay and the message says so
+{ cat $tmp/a.lmf; perl -e 'print pack("a4CCvVVVlVV", "LMF1", 6, 0, 0, 0, 0, 0, -1, 9, 0)'; } > $tmp/after1.lmf
+{ cat $tmp/a.lmf; printf 'trailing garbage'; } > $tmp/after2.lmf
+for f in after1 after2 batch; do
+	rm -f $tmp/one.bvh
+	vae-dec -m $T -o $tmp/one.bvh $tmp/$f.lmf 2> $tmp/err; rc=$?
+	[ $rc -ne 0 ] && [ "$(wc -l < $tmp/err)" = 1 ] && [ ! -e $tmp/one.bvh ] && [ -z "$(ls $tmp | grep 'one\.bvh')" ]
+	ok $? "$f: vae-dec -o FILE fails ($rc) and leaves no file ($(cat $tmp/err))"
+	vae-dec -m $T $tmp/$f.lmf > $tmp/one.out 2> /dev/null
+	is "$?/$(wc -c < $tmp/one.out)" "$rc/0" "$f: nothing on stdout either"
+done
+{ cat $tmp/batch.lmf; printf 'trailing garbage'; } > $tmp/after3.lmf
+rm -rf $tmp/pp && mkdir $tmp/pp
+vae-dec -m $T -o "$tmp/pp/%03d.bvh" $tmp/after3.lmf 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)/$(ls $tmp/pp | tr '\n' ' ')" "65/1/000.bvh 001.bvh 002.bvh " \
+	"a pattern: the completed streams' files stay ($(cat $tmp/err))"
+grep -q "the 3 completed streams are written: $tmp/pp/000.bvh, $tmp/pp/001.bvh, $tmp/pp/002.bvh)" $tmp/err
+ok $? "the message names the files written"
 done_testing
