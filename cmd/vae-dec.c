@@ -8,8 +8,10 @@
 
 typedef struct run {
 	lm_model *m;
-	const char *outpath;
-	int features, nwritten;
+	const char *outpath, *in; /* in: the input's name, for messages */
+	int features, nwritten, pattern; /* pattern: outpath holds one %d conversion */
+	char **written;                   /* (nwritten) files written, with a pattern */
+	lm_bvh pending;                   /* without: the one BVH, written at the end */
 } run;
 
 static void on_opt(int key, const char *arg, void *ctx)
@@ -22,8 +24,9 @@ static const lm_cli cli = {
 		 "Decodes a latent stream (from llamo-t2m, flowsample or vae-enc) into BVH motion.\n"
 		 "Reads FILE or stdin. Feature frames in the input are taken as they are.\n",
 	.common = LM_OPT_MODEL | LM_OPT_DEVICE | LM_OPT_OUTPUT,
-	.opts = (const lm_cli_opt[]){{"output", 'o', "PATH", "write to PATH; with several streams PATH must hold a printf\n"
-							   "pattern for the stream id, e.g. 'out/%03d.bvh' (default: stdout)"},
+	.opts = (const lm_cli_opt[]){{"output", 'o', "PATH", "write to PATH; with several streams PATH must hold one %d\n"
+							   "conversion for the stream id, e.g. 'out/%03d.bvh' (%% for a '%';\n"
+							   "default: stdout)"},
 				     {"features", 256, NULL, "write motion-feature frames instead of BVH (streamed)"},
 				     {0}},
 	.footer = "Example: echo \"a person walks\" | llamo-t2m | vae-dec > walk.bvh\n"
@@ -38,24 +41,116 @@ typedef struct stream_state {
 	int nframes, cap;
 } stream_state;
 
-/* The BVH of a finished stream: to stdout, or to -o PATH (a %d pattern for several). */
+/* Checks an -o value that holds a '%': exactly one integer conversion (%d or %i with flags from
+ * "-+ 0#", a width and a precision of at most two digits each) and any number of "%%". Returns 1
+ * for a pattern, 0 for a plain path (no '%'); dies with a usage error otherwise. */
+static int check_pattern(const char *path)
+{
+	int conv = 0;
+	for (const char *s = path; *s; s++) {
+		if (*s != '%')
+			continue;
+		const char *start = s++;
+		if (*s == '%')
+			continue;
+		while (*s && strchr("-+ 0#", *s))
+			s++;
+		for (int n = 0; *s >= '0' && *s <= '9'; s++)
+			if (++n > 2)
+				goto bad;
+		if (*s == '.') {
+			s++;
+			for (int n = 0; *s >= '0' && *s <= '9'; s++)
+				if (++n > 2)
+					goto bad;
+		}
+		if (*s != 'd' && *s != 'i')
+			goto bad;
+		if (conv++) {
+			lm_usage_error("-o %s: more than one %%d conversion; the pattern takes exactly one", path);
+		}
+		continue;
+	bad:
+		lm_usage_error("-o %s: '%.*s' at byte %d is not an integer conversion; the pattern takes exactly one "
+			       "%%d (e.g. %%03d) and %%%% for a '%%'",
+			       path, (int)(s - start + (*s != 0)), start, (int)(start - path));
+	}
+	if (strchr(path, '%') && !conv)
+		lm_usage_error("-o %s: the pattern has no %%d conversion for the stream id", path);
+	return conv;
+}
+
+/* The BVH of a finished stream: with a %d pattern, its own file, written now; else kept until the
+ * whole input has been read without error (write_pending), so that nothing is left on a failure. */
 static int write_bvh(run *r, uint32_t id, const stream_state *s, lm_status *st)
 {
 	char path[4096];
-	if (r->nwritten > 0 && !strchr(r->outpath, '%'))
-		return lm_fail(st, LM_EUSAGE, "stream %u: several motions in the input; %s", id,
+	if (r->nwritten > 0 && !r->pattern)
+		return lm_fail(st, LM_EUSAGE, "%s: stream %u: several motions in the input; %s", r->in, id,
 			       strcmp(r->outpath, "-") ? "-o needs a %d pattern" : "give -o PATTERN with %d");
-	if (strchr(r->outpath, '%'))
-		snprintf(path, sizeof path, r->outpath, (int)id);
-	else
-		snprintf(path, sizeof path, "%s", r->outpath);
+	if (!r->pattern) {
+		r->nwritten++;
+		if (lm_motion_to_bvh(&r->m->sk, s->feats, s->nframes, &r->pending, st))
+			return lm_prefix(st, "%s: stream %u", r->in, id);
+		return 0;
+	}
+	if (snprintf(path, sizeof path, r->outpath, (int)id) >= (int)sizeof path)
+		return lm_fail(st, LM_EUSAGE, "-o %s: the path of stream %u is too long", r->outpath, id);
 	lm_bvh b = {0};
 	FILE *f = NULL;
-	int rc = lm_motion_to_bvh(&r->m->sk, s->feats, s->nframes, &b, st) || !(f = lm_out_open(path, st)) ||
-		 lm_bvh_write(&b, f, st) || lm_out_commit(f, st);
+	int rc = lm_motion_to_bvh(&r->m->sk, s->feats, s->nframes, &b, st);
+	if (rc)
+		lm_prefix(st, "%s: stream %u", r->in, id);
+	else if (!(f = lm_out_open(path, st)))
+		rc = 1;
+	else if (lm_bvh_write(&b, f, st))
+		rc = lm_prefix(st, "%s", path);
+	else
+		rc = lm_out_commit(f, st);
 	lm_bvh_free(&b);
+	if (rc)
+		return st->code;
+	char **w = realloc(r->written, (size_t)(r->nwritten + 1) * sizeof *w);
+	if (!w || !(w[r->nwritten] = strdup(path))) {
+		r->written = w ? w : r->written;
+		return lm_fail(st, LM_ENOMEM, "out of memory");
+	}
+	r->written = w;
 	r->nwritten++;
-	return rc ? st->code : 0;
+	return 0;
+}
+
+/* The one BVH of a single-file run, once the input is through. */
+static void write_pending(run *r)
+{
+	lm_status st = {0};
+	FILE *f = lm_out_open(r->outpath, &st);
+	if (!f)
+		lm_die_status(&st);
+	if (lm_bvh_write(&r->pending, f, &st))
+		lm_die(st.code, "%s: %s", strcmp(r->outpath, "-") ? r->outpath : "stdout", st.msg);
+	if (lm_out_commit(f, &st))
+		lm_die_status(&st);
+}
+
+/* Dies with st; with a pattern, the message ends saying which files of completed streams stay. */
+static void die_written(const run *r, const lm_status *st)
+{
+	if (!r->pattern || !r->nwritten)
+		lm_die_status(st);
+	char list[1024] = "";
+	size_t n = 0;
+	int shown = 0;
+	for (; shown < r->nwritten; shown++) {
+		int k = snprintf(list + n, sizeof list - n, "%s%s", shown ? ", " : "", r->written[shown]);
+		if (k < 0 || (size_t)k >= sizeof list - n - 32)
+			break;
+		n += (size_t)k;
+	}
+	if (shown < r->nwritten)
+		snprintf(list + n, sizeof list - n, " and %d more", r->nwritten - shown);
+	lm_die(st->code ? st->code : LM_EINTERNAL, "%s (the %d completed stream%s written: %s)", st->msg,
+	       r->nwritten, r->nwritten == 1 ? " is" : "s are", list);
 }
 
 static int append(stream_state *s, const float *x, int n, int F, lm_status *st)
@@ -122,6 +217,8 @@ int main(int argc, char **argv)
 	lm_cli_opts o;
 	const char *in = lm_cli_input(argc, argv, lm_cli_parse(&cli, argc, argv, &o, &r));
 	r.outpath = o.output ? o.output : "-";
+	r.in = in;
+	r.pattern = !r.features && check_pattern(r.outpath);
 	r.m = lm_cli_load(&o, LM_PART_VAE | LM_PART_SKELETON);
 	lm_stage s = {.kind = "features", .width = r.m->cfg.feature_dim, .elem = "f32", .rate = r.m->cfg.fps,
 		      .takes = LM_TAKES(LM_FRAME_LATENT) | LM_TAKES(LM_FRAME_FEATURES),
@@ -130,11 +227,21 @@ int main(int argc, char **argv)
 	FILE *out = NULL;
 	if (r.features && !(out = lm_out_open(r.outpath, &st)))
 		lm_die_status(&st);
-	lm_cli_loop(&s, in, out, r.outpath, &r);
+	FILE *f = lm_in_open(in, &st);
+	if (!f || lm_loop_run(&s, f, in, out, r.outpath, &r, &st))
+		die_written(&r, &st);
+	if (f != stdin)
+		fclose(f);
 	if (out && lm_out_commit(out, &st))
 		lm_die_status(&st);
 	if (!r.features && r.nwritten == 0)
 		lm_die(LM_EDATA, "%s: no motion in the input stream", in);
+	if (!r.features && !r.pattern)
+		write_pending(&r);
+	lm_bvh_free(&r.pending);
+	for (int i = 0; r.pattern && i < r.nwritten; i++)
+		free(r.written[i]);
+	free(r.written);
 	lm_model_free(r.m);
 	lm_cli_done();
 	return 0;

@@ -53,11 +53,27 @@ lm_weight *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n
 	return n ? be->upload_weight(host, n) : be->upload_weight(NULL, 1);
 }
 
+int lm_check_finite(const lm_safetensors *sf, const char *name, lm_status *st)
+{
+	const lm_tensor_info *t = lm_st_find(sf, name);
+	int64_t bad = t ? lm_tensor_nonfinite(t) : -1;
+	if (bad >= 0)
+		return lm_fail(st, LM_EDATA, "%s: tensor '%s': element %lld is not finite", lm_st_name(sf), name,
+			       (long long)bad);
+	return 0;
+}
+
 /* The tensor as F32 host memory (*host malloc'd) and its element count. */
 static int load_host(const lm_safetensors *sf, const char *name, int ndim, const int64_t *shape, float **host,
 		     size_t *n, lm_status *st)
 {
 	int rc = lm_st_load_f32(sf, name, ndim, shape, host, st);
+	if (!rc)
+		rc = lm_check_finite(sf, name, st);
+	if (rc) {
+		free(*host);
+		*host = NULL;
+	}
 	*n = 1;
 	for (int i = 0; i < ndim; i++)
 		*n *= (size_t)shape[i];
@@ -113,6 +129,9 @@ int lm_be_load_weight(const lm_backend *be, const lm_safetensors *sf, const char
 	const lm_tensor_info *t = keep16 && be->upload_weight16 ? tensor16(sf, name, ndim, shape) : NULL;
 	if (t) {
 		size_t n = (size_t)lm_tensor_numel(t);
+		*dst = NULL;
+		if (lm_check_finite(sf, name, st))
+			return st->code;
 		*dst = be->upload_weight16(t->data, t->dtype, n);
 		return *dst ? 0 : no_memory(be, who, name, n, st);
 	}

@@ -118,9 +118,13 @@ lm_weight *lm_be_upload_weight(const lm_backend *be, const float *host, size_t n
 
 /* Loads tensor `name` of the given shape (ndim 1..4) from a model file, converted to F32, into a
  * new float32 buffer *dst on be (biases, norms). `who` names the caller in errors ("backbone",
- * "heads", "vae"). 0, or the safetensors error (missing tensor, wrong shape or dtype) or
+ * "heads", "vae"). 0, or the safetensors error (missing tensor, wrong shape or dtype, a value
+ * that is not finite) or
  * LM_ENOMEM (*dst NULL). */
 struct lm_safetensors;
+/* LM_EDATA "FILE: tensor 'name': element I is not finite" when the float tensor holds a NaN or
+ * an infinity (both loads below check it), else 0. */
+int lm_check_finite(const struct lm_safetensors *sf, const char *name, lm_status *st);
 int lm_be_load_tensor(const lm_backend *be, const struct lm_safetensors *sf, const char *who,
 		      const char *name, int ndim, const int64_t *shape, float **dst, lm_status *st);
 /* The same for a matrix weight (ndim 2..4): *dst in the backend's weight format; a BF16 or F16

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <errno.h>
 #include <limits.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -121,8 +122,8 @@ static int parse_number(const char *s, int len, double *out)
 	memcpy(buf, s, (size_t)len);
 	buf[len] = 0;
 	double v = strtod(buf, NULL);
-	if (!isfinite(v))
-		return -1;
+	if (!isfinite(v) || fabs(v) > FLT_MAX)
+		return -2; /* beyond the float range */
 	*out = v;
 	return 0;
 }
@@ -131,8 +132,10 @@ static int expect_number(cursor *c, double *v, const char *what)
 {
 	token t = next_token(c);
 	char b[48];
-	if (parse_number(t.s, t.len, v))
-		return FAIL(c, t.line, "expected a number (%s), got %s", what, tok_str(t, b));
+	int rc = parse_number(t.s, t.len, v);
+	if (rc)
+		return FAIL(c, t.line, "expected a number (%s), got %s%s", what, tok_str(t, b),
+			    rc == -2 ? " (beyond the float range)" : "");
 	return 0;
 }
 
@@ -324,8 +327,10 @@ static int parse_data_line(cursor *c, const char *p, const char *e, int nch, dou
 			p++;
 		token t = {s, (int)(p - s), c->line};
 		double v;
-		if (parse_number(t.s, t.len, &v))
-			return FAIL(c, c->line, "value %d is not a number: %s", n + 1, tok_str(t, buf));
+		int rc = parse_number(t.s, t.len, &v);
+		if (rc)
+			return FAIL(c, c->line, "value %d %s: %s", n + 1,
+				    rc == -2 ? "is beyond the float range" : "is not a number", tok_str(t, buf));
 		if (n < nch)
 			row[n] = v;
 		n++;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "backend.h"
 #include "cli.h"
@@ -17,14 +18,17 @@ const char *lm_prog = "llamo";
 #define MAX_OUT 8
 static struct {
 	FILE *f;
-	char tmp[PATH_MAX + 32], path[PATH_MAX];
+	int direct; /* written in place (a FIFO, a device): nothing to rename or remove */
+	char tmp[PATH_MAX + 32], path[PATH_MAX]; /* path: where it lands (a link's target) */
+	char name[PATH_MAX];                      /* as given, for messages */
 } outs[MAX_OUT];
 
 static void remove_uncommitted(void)
 {
 	for (int i = 0; i < MAX_OUT; i++)
 		if (outs[i].f) {
-			unlink(outs[i].tmp);
+			if (!outs[i].direct)
+				unlink(outs[i].tmp);
 			outs[i].f = NULL;
 		}
 }
@@ -36,13 +40,29 @@ void lm_cli_init(const char *argv0)
 	atexit(remove_uncommitted);
 }
 
+/* The message on stderr with its control characters escaped (\r, \t, \n, else \xHH), so that
+ * it stays one line and a carriage return or an escape sequence from the input does nothing. */
+static void put_escaped(const char *fmt, va_list ap)
+{
+	char buf[8192];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	for (const unsigned char *p = (const unsigned char *)buf; *p; p++) {
+		if (*p >= 0x20 && *p != 0x7f)
+			fputc(*p, stderr);
+		else if (*p == '\r' || *p == '\n' || *p == '\t')
+			fprintf(stderr, "\\%c", *p == '\r' ? 'r' : *p == '\n' ? 'n' : 't');
+		else
+			fprintf(stderr, "\\x%02x", *p);
+	}
+}
+
 void lm_die(int code, const char *fmt, ...)
 {
 	va_list ap;
 	fflush(stdout);
 	fprintf(stderr, "%s: ", lm_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_escaped(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	remove_uncommitted();
@@ -71,11 +91,39 @@ void lm_usage_error(const char *fmt, ...)
 	va_list ap;
 	fprintf(stderr, "%s: usage error: ", lm_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_escaped(fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s --help'.\n", lm_prog);
 	remove_uncommitted();
 	exit(LM_EUSAGE);
+}
+
+/* Where a write-then-rename onto path lands: path itself, or for a symbolic link the file at the
+ * end of its chain (which may not exist yet), so that the link stays a link. */
+static int link_target(const char *path, char *buf, size_t len, lm_status *st)
+{
+	char cur[PATH_MAX], next[PATH_MAX];
+	snprintf(cur, sizeof cur, "%s", path);
+	for (int hops = 0;; hops++) {
+		struct stat sb;
+		if (lstat(cur, &sb) != 0 || !S_ISLNK(sb.st_mode))
+			break;
+		if (hops == 40)
+			return lm_fail(st, LM_EIO, "%s: cannot create: too many levels of symbolic links", path);
+		ssize_t n = readlink(cur, next, sizeof next - 1);
+		if (n < 0)
+			return lm_fail(st, LM_EIO, "%s: cannot read the link: %s", path, strerror(errno));
+		next[n] = 0;
+		const char *slash = strrchr(cur, '/');
+		if (next[0] == '/' || !slash)
+			snprintf(cur, sizeof cur, "%s", next);
+		else if (snprintf(cur + (slash + 1 - cur), sizeof cur - (size_t)(slash + 1 - cur), "%s", next) >=
+			 (int)(sizeof cur - (size_t)(slash + 1 - cur)))
+			return lm_fail(st, LM_EIO, "%s: cannot create: the link's target path is too long", path);
+	}
+	if (snprintf(buf, len, "%s", cur) >= (int)len)
+		return lm_fail(st, LM_EIO, "%s: cannot create: path too long", path);
+	return 0;
 }
 
 FILE *lm_out_open(const char *path, lm_status *st)
@@ -85,8 +133,32 @@ FILE *lm_out_open(const char *path, lm_status *st)
 	for (int i = 0; i < MAX_OUT; i++) {
 		if (outs[i].f)
 			continue;
-		snprintf(outs[i].path, sizeof outs[i].path, "%s", path);
-		snprintf(outs[i].tmp, sizeof outs[i].tmp, "%s.tmp.%ld", path, (long)getpid());
+		/* Not a regular file (a FIFO, a device such as /dev/null, /dev/stdout): written in place,
+		 * never replaced by a regular file. */
+		struct stat sb;
+		if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+			if (S_ISDIR(sb.st_mode)) {
+				lm_fail(st, LM_EIO, "%s: cannot create: Is a directory", path);
+				return NULL;
+			}
+			FILE *f = fopen(path, "wb");
+			if (!f) {
+				lm_fail(st, LM_EIO, "%s: cannot open: %s", path, strerror(errno));
+				return NULL;
+			}
+			snprintf(outs[i].path, sizeof outs[i].path, "%s", path);
+			snprintf(outs[i].name, sizeof outs[i].name, "%s", path);
+			outs[i].f = f;
+			outs[i].direct = 1;
+			return f;
+		}
+		char target[PATH_MAX];
+		if (link_target(path, target, sizeof target, st))
+			return NULL;
+		outs[i].direct = 0;
+		snprintf(outs[i].path, sizeof outs[i].path, "%s", target);
+		snprintf(outs[i].name, sizeof outs[i].name, "%s", path);
+		snprintf(outs[i].tmp, sizeof outs[i].tmp, "%s.tmp.%ld", target, (long)getpid());
 		FILE *f = fopen(outs[i].tmp, "wb");
 		if (!f) {
 			lm_fail(st, LM_EIO, "%s: cannot create: %s", path, strerror(errno));
@@ -111,13 +183,18 @@ int lm_out_commit(FILE *f, lm_status *st)
 			continue;
 		outs[i].f = NULL;
 		int bad = ferror(f);
-		if (fclose(f) != 0 || bad) {
-			unlink(outs[i].tmp);
-			return lm_fail(st, LM_EIO, "%s: write failed", outs[i].path);
+		int closed = fclose(f) == 0, e = errno;
+		if (!closed || bad) {
+			if (!outs[i].direct)
+				unlink(outs[i].tmp);
+			return lm_fail(st, LM_EIO, "%s: write failed%s%s", outs[i].name, closed ? "" : ": ",
+				       closed ? "" : strerror(e));
 		}
+		if (outs[i].direct)
+			return 0;
 		if (rename(outs[i].tmp, outs[i].path) != 0) {
 			unlink(outs[i].tmp);
-			return lm_fail(st, LM_EIO, "%s: cannot rename into place: %s", outs[i].path,
+			return lm_fail(st, LM_EIO, "%s: cannot rename into place: %s", outs[i].name,
 				       strerror(errno));
 		}
 		return 0;
@@ -338,6 +415,24 @@ static void print_help(const lm_cli *cli)
 	exit(0);
 }
 
+/* One line for what getopt refused (c ':' or '?'); cur: the argument it was reading. */
+static void bad_option(int c, const char *cur)
+{
+	if (!strncmp(cur, "--", 2)) {
+		int len = (int)strcspn(cur, "=");
+		if (c == ':')
+			lm_usage_error("%.*s needs an argument", len, cur);
+		if (optopt)
+			lm_usage_error("%.*s takes no argument", len, cur);
+		lm_usage_error("unknown or ambiguous option %.*s", len, cur);
+	}
+	if (c == ':')
+		lm_usage_error("-%c needs an argument", optopt);
+	if (optopt > ' ' && optopt < 127)
+		lm_usage_error("unknown option -%c", optopt);
+	lm_usage_error("unknown option (byte 0x%02x)", optopt & 0xff);
+}
+
 int lm_cli_parse(const lm_cli *cli, int argc, char **argv, lm_cli_opts *o, void *ctx)
 {
 	lm_cli_init(argv[0]);
@@ -370,6 +465,8 @@ int lm_cli_parse(const lm_cli *cli, int argc, char **argv, lm_cli_opts *o, void 
 	}
 	lo[n++] = (struct option){"help", no_argument, 0, 'h'};
 	lo[n] = (struct option){0, 0, 0, 0};
+	memmove(so + 1, so, ns++);
+	so[0] = ':'; /* a missing argument is ':', not '?' */
 	so[ns++] = 'h';
 	so[ns] = 0;
 	const char **val[N_COMMON] = {&o->model, &o->device, &o->seed, &o->cfg, &o->steps, &o->seconds,
@@ -377,14 +474,17 @@ int lm_cli_parse(const lm_cli *cli, int argc, char **argv, lm_cli_opts *o, void 
 	*o = (lm_cli_opts){0};
 	opterr = 0; /* one message, ours */
 	int c;
-	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+	const char *cur;
+	while ((cur = optind < argc ? argv[optind] : "", c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
 		if (c == 'h')
 			print_help(cli);
 		for (int i = 0; i < N_COMMON; i++)
 			if ((cli->common & (1u << i)) && (c == COMMON_KEY + i || (c < 256 && c == common_opts[i].key)))
 				goto common;
-		if (c == '?' || c == ':' || !cli->on_opt)
-			lm_usage_error("%s: unknown option, or its argument is missing", argv[optind - 1]);
+		if (c == ':' || c == '?')
+			bad_option(c, cur);
+		if (!cli->on_opt)
+			lm_usage_error("unknown option %s", argv[optind - 1]);
 		cli->on_opt(c, optarg, ctx);
 		continue;
 	common:

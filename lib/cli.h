@@ -23,7 +23,9 @@ void lm_cli_help(int argc, char **argv, const char *usage);
 void lm_usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 /* Output files: lm_out_open("-") is stdout; otherwise writes go to "path.tmp.PID" which
- * lm_out_commit renames onto path. lm_die (and exit without commit) removes the temporary. */
+ * lm_out_commit renames onto path. lm_die (and exit without commit) removes the temporary.
+ * A path that is not a regular file (a FIFO, a device) is written in place; a symbolic link is
+ * followed: the file at the end of its chain is replaced, the link stays. */
 FILE *lm_out_open(const char *path, lm_status *st);
 int lm_out_commit(FILE *f, lm_status *st);
 /* Opens an input: "-" or NULL is stdin. */

@@ -697,6 +697,25 @@ again:
 		int rc = read_payload(r, fr, at, st);
 		if (rc)
 			return rc;
+		if (fr->elem == LM_ELEM_F32) {
+			/* a NaN or an infinity is bad data: no stage makes one from good input */
+			const uint8_t *p = fr->data;
+			size_t ne = (size_t)fr->rows * fr->cols;
+			for (size_t i = 0; i < ne; i++) {
+				uint32_t u;
+				memcpy(&u, p + 4 * i, 4);
+				if ((u & 0x7f800000u) == 0x7f800000u) {
+					float v;
+					memcpy(&v, &u, 4);
+					snprintf(why, sizeof why, "%s frame of stream %" PRIu32 " pos %" PRId32
+						 ": row %zu col %zu is %s (not finite)",
+						 lm_frame_type_name(fr->type), fr->stream, fr->pos, i / fr->cols,
+						 i % fr->cols, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+					lm_frame_free(fr);
+					return frame_fail(r, at, st, LM_EDATA, why);
+				}
+			}
+		}
 	}
 	r->nframes++;
 	return 0;

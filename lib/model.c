@@ -27,8 +27,11 @@ static int load_normalization(lm_model *m, lm_status *st)
 		rc = lm_st_load_f32(ns, "std", 1, shape, &m->std, st);
 	if (!rc)
 		for (int i = 0; i < m->cfg.feature_dim; i++)
-			if (!(m->std[i] > 0) || !isfinite(m->mean[i])) {
-				rc = lm_fail(st, LM_EDATA, "%s: std[%d] = %g is not positive", p, i, m->std[i]);
+			if (!(m->std[i] > 0) || !isfinite(m->std[i]) || !isfinite(m->mean[i])) {
+				rc = isfinite(m->mean[i])
+					     ? lm_fail(st, LM_EDATA, "%s: std[%d] = %g is not a positive finite number", p, i,
+						       m->std[i])
+					     : lm_fail(st, LM_EDATA, "%s: mean[%d] = %g is not finite", p, i, m->mean[i]);
 				break;
 			}
 	lm_st_close(ns);
@@ -226,6 +229,18 @@ int lm_t2m_prefill(lm_t2m *g, int b, const int32_t *ids, int n, lm_status *st)
 		return lm_fail(st, LM_EDATA, "an empty prompt (no token ids)");
 	if (g->kv[b].k)
 		return lm_fail(st, LM_EDATA, "%s prompt given twice", b ? "unconditional" : "conditional");
+	/* the prompt, the latents and the end mark within the model's positions (or the cache a
+	 * caller sized, minus one motion position) */
+	int limit = g->o.max_pos > 0 ? g->o.max_pos - 1 : m->cfg.max_position_embeddings - g->o.max_tokens - 1;
+	if (n > limit) {
+		if (g->o.max_pos > 0)
+			return lm_fail(st, LM_EDATA, "the %sprompt is %d tokens, over the %d that fit (%d positions, one "
+				       "kept for the motion)", b ? "unconditional " : "", n, limit, g->o.max_pos);
+		return lm_fail(st, LM_EDATA, "the %sprompt is %d tokens, over the %d that fit (the model has %d "
+			       "positions; %d latents and the end mark take %d)", b ? "unconditional " : "", n,
+			       limit > 0 ? limit : 0, m->cfg.max_position_embeddings, g->o.max_tokens,
+			       g->o.max_tokens + 1);
+	}
 	double t0 = lm_now();
 	int max_pos = g->o.max_pos > 0 ? g->o.max_pos : n + g->o.max_tokens + 1;
 	if (lm_kv_init(&g->kv[b], &m->bb, max_pos, st) ||

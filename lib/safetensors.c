@@ -268,6 +268,21 @@ static int validate(lm_safetensors *sf, lm_status *st)
 				break;
 			}
 	}
+	if (!rc) {
+		/* the offsets tile the data block exactly, as the reference validator requires: the
+		 * first tensor at 0, each where the one before ends, the last at the block's end */
+		uint64_t at = 0;
+		for (int i = 0; i < sf->n && !rc; i++) {
+			if (sp[i].begin > at)
+				rc = lm_fail(st, LM_EDATA, "%s: %llu unused bytes [%llu, %llu) before tensor '%s'", f,
+					     (unsigned long long)(sp[i].begin - at), (unsigned long long)at,
+					     (unsigned long long)sp[i].begin, sf->t[sp[i].i].name);
+			at = sp[i].end > at ? sp[i].end : at;
+		}
+		if (!rc && at != ndata)
+			rc = lm_fail(st, LM_EDATA, "%s: %llu unused bytes [%llu, %llu) after the last tensor", f,
+				     (unsigned long long)(ndata - at), (unsigned long long)at, (unsigned long long)ndata);
+	}
 	free(sp);
 	return rc;
 }
@@ -409,6 +424,46 @@ static void fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape)
 		k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
 	if (k < cap)
 		snprintf(buf + k, cap - k, "]");
+}
+
+int64_t lm_tensor_nonfinite(const lm_tensor_info *t)
+{
+	size_t n = (size_t)lm_tensor_numel(t), esz = lm_dtype_size(t->dtype);
+	uint32_t mask;
+	switch (t->dtype) {
+	case LM_DT_F32: mask = 0x7f800000u; break;
+	case LM_DT_BF16: mask = 0x7f80u; break;
+	case LM_DT_F16: mask = 0x7c00u; break;
+	default: return -1;
+	}
+	/* blocks of 4096 elements: a branch-free scan of the exponent bits, then the index in the
+	 * block that has one */
+	const uint8_t *p = t->data;
+	for (size_t b = 0; b < n; b += 4096) {
+		size_t e = n - b < 4096 ? n : b + 4096;
+		uint32_t any = 0;
+		if (esz == 4)
+			for (size_t i = b; i < e; i++) {
+				uint32_t u;
+				memcpy(&u, p + 4 * i, 4);
+				any |= (u & mask) == mask;
+			}
+		else
+			for (size_t i = b; i < e; i++) {
+				uint16_t u;
+				memcpy(&u, p + 2 * i, 2);
+				any |= (u & mask) == mask;
+			}
+		if (!any)
+			continue;
+		for (size_t i = b; i < e; i++) {
+			uint32_t u = 0;
+			memcpy(&u, p + esz * i, esz);
+			if ((u & mask) == mask)
+				return (int64_t)i;
+		}
+	}
+	return -1;
 }
 
 static const lm_tensor_info *need(const lm_safetensors *sf, const char *name, lm_status *st)

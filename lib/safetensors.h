@@ -45,6 +45,9 @@ const char *lm_dtype_name(lm_dtype d);
 size_t lm_dtype_size(lm_dtype d);
 /* Product of the shape (1 for a scalar); cannot overflow for a tensor of an opened file. */
 int64_t lm_tensor_numel(const lm_tensor_info *t);
+/* The index of the first element that is not finite (NaN or infinite) of a float tensor (F32, F16,
+ * BF16), or -1 when all are finite or the tensor is not a float one. */
+int64_t lm_tensor_nonfinite(const lm_tensor_info *t);
 
 /* Looks up `name`, checks it is a float tensor (F32, F16 or BF16) of exactly the given shape
  * (ndim dims), and returns a malloc'd F32 copy in *out (caller frees). Errors (LM_EDATA) name the

@@ -110,6 +110,58 @@ for p in llamo-t2m llamo-m2t llamo-step exithead flowsample vae-enc vae-dec mtok
 	[ $rc = 0 ] && grep -qi usage $tmp/help && [ -f man/$p.1 ]; ok $? "$p --help and man/$p.1"
 done
 
+# 6a. bad numbers: NaN or infinity in a frame payload (any f32 frame), in weights; BVH values
+# beyond the float range; a weights file with unused bytes
+perl -e 'print "LLAMO1 kind=latent width=32 elem=f32 rate=7.5\n", pack("a4CCvVVVlVV", "LMF1", 3, 2, 0, 1, 32, 0, 0, 0, 0), pack("f<32", (0.5) x 5, 9**9**9/9**9**9, (0.5) x 26)' > $tmp/nan.lmf
+vae-dec -m $T -o $tmp/nan.bvh $tmp/nan.lmf 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "65/1" "a NaN in a latent: vae-dec exit 65, one line ($(cat $tmp/err))"
+grep -q "nan.lmf: frame 0 at byte 46: latent frame of stream 0 pos 0: row 0 col 5 is nan" $tmp/err && [ ! -e $tmp/nan.bvh ]
+ok $? "the message names the stream, the frame and the position; no output file"
+llamo-m2t -m $T $tmp/nan.lmf > $tmp/nan.txt 2> $tmp/err; is "$?/$(wc -c < $tmp/nan.txt)" 65/0 "llamo-m2t refuses it ($(cat $tmp/err))"
+perl -e 'print "LLAMO1 kind=hidden width=64 elem=f32 rate=0\n", pack("a4CCvVVVlVV", "LMF1", 2, 2, 0, 1, 64, 0, 3, 0, 0), pack("f<64", (0.5) x 63, 9**9**9)' > $tmp/inf.lmf
+flowsample -m $T $tmp/inf.lmf > $tmp/inf.out 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "65/1" "an infinity in a hidden state: flowsample exit 65 ($(cat $tmp/err))"
+grep -q "hidden frame of stream 0 pos 3: row 0 col 63 is inf" $tmp/err; ok $? "it names the position"
+cp -r $T $tmp/mn && perl -e 'open F, "+<", $ARGV[0] or die; read F, $h, 8; $n = unpack("Q<", $h); seek F, 8 + $n + 4 * 100, 0; print F pack("f<", 9**9**9/9**9**9)' $tmp/mn/model.safetensors
+llamo-t2m -m $tmp/mn x > $tmp/mn.lmf 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)/$(wc -c < $tmp/mn.lmf)" "65/1/0" "NaN in the weights: llamo-t2m exit 65, nothing written ($(cat $tmp/err))"
+grep -q "tensor 'model.embed_tokens.weight': element 100 is not finite" $tmp/err; ok $? "the message names the tensor and the element"
+cp $T/model.safetensors $tmp/mn/ && printf 'xxxx' >> $tmp/mn/model.safetensors
+llamo-t2m -m $tmp/mn x > /dev/null 2> $tmp/err; is "$?" 65 "weights with 4 unused bytes at the end: exit 65 ($(cat $tmp/err))"
+awk '/^MOTION/{m=1} m && /^Frame Time/{print; getline; $1 = "1e308"} {print}' $clip > $tmp/huge.bvh
+vae-enc -m $T $tmp/huge.bvh > $tmp/huge.lmf 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "65/1" "a BVH value of 1e308: exit 65, one line ($(cat $tmp/err))"
+grep -q "beyond the float range" $tmp/err; ok $? "the message says why"
+
+# 6b. -o onto what is not a regular file: a FIFO and a device are written in place, a symbolic
+# link keeps being a link and its target gets the output
+mkdir -p $tmp/o && echo old > $tmp/o/real && ln -s real $tmp/o/lnk && ln -s new $tmp/o/dangling
+mkdir -p $tmp/o/sub && ln -s ../real $tmp/o/sub/up
+vae-dec -m $T -o $tmp/o/lnk $tmp/a.lmf && [ -L $tmp/o/lnk ] && cmp -s $tmp/o/real $tmp/a.bvh
+ok $? "-o onto a symlink: the link stays, its target holds the BVH"
+vae-dec -m $T -o $tmp/o/sub/up $tmp/a.lmf && [ -L $tmp/o/sub/up ] && cmp -s $tmp/o/real $tmp/a.bvh \
+	&& [ -z "$(ls $tmp/o/sub | grep -v '^up$')" ]
+ok $? "-o onto a relative symlink in another directory: the target is replaced, no temporary left"
+vae-dec -m $T -o $tmp/o/dangling $tmp/a.lmf && [ -L $tmp/o/dangling ] && cmp -s $tmp/o/new $tmp/a.bvh
+ok $? "-o onto a dangling symlink: the file it names is created"
+mkfifo $tmp/o/fifo
+cat $tmp/o/fifo > $tmp/o/fromfifo & reader=$!
+timeout 20 vae-dec -m $T -o $tmp/o/fifo $tmp/a.lmf; rc=$?; wait $reader
+[ $rc = 0 ] && [ -p $tmp/o/fifo ] && cmp -s $tmp/o/fromfifo $tmp/a.bvh
+ok $? "-o onto a FIFO: written into it, it stays a FIFO"
+echo "a person walks forward" | llamo-t2m -m $T --seed 3 -o $tmp/o/lnk && [ -L $tmp/o/lnk ] && cmp -s $tmp/o/real $tmp/a.lmf
+ok $? "llamo-t2m -o onto a symlink: the same"
+if [ "$(id -u)" = 0 ] && mknod $tmp/o/null c 1 3 2> /dev/null && mknod $tmp/o/full c 1 7 2> /dev/null; then
+	vae-dec -m $T -o $tmp/o/null $tmp/a.lmf && [ -c $tmp/o/null ]
+	ok $? "-o onto a null device: exit 0, still a device"
+	vae-dec -m $T -o $tmp/o/full $tmp/a.lmf 2> $tmp/err; rc=$?
+	[ $rc = 74 ] && [ -c $tmp/o/full ] && [ "$(wc -l < $tmp/err)" = 1 ]
+	ok $? "-o onto a full device: exit 74, one line, still a device ($(cat $tmp/err))"
+	ls $tmp/o | grep -q tmp; [ $? != 0 ]; ok $? "no temporary files left"
+else
+	for i in 1 2 3; do ok 0 "# skip mknod needs root"; done
+fi
+
 # 7. batches: llamo-t2m --batch FILE | vae-dec -o 'out/%03d.bvh'; lines "PROMPT" or "SECONDS<TAB>PROMPT"
 printf 'a person walks forward\n# a comment\n\n1.5\ta person jumps\n  a person sits down  \n' > $tmp/prompts.txt
 llamo-t2m -m $T --seed 7 --batch $tmp/prompts.txt > $tmp/batch.lmf 2> $tmp/err
@@ -128,6 +180,15 @@ ok $? "prompt 2 of the batch gets seed 7 + 2: its latents equal a run of it alon
 mkdir -p $tmp/out && vae-dec -m $T -o "$tmp/out/%03d.bvh" $tmp/batch.lmf
 is "$(ls $tmp/out | tr '\n' ' ')" "000.bvh 001.bvh 002.bvh " "vae-dec -o 'out/%03d.bvh' writes one BVH per prompt"
 is "$(grep -h '^Frames:' $tmp/out/001.bvh)" "Frames: 44" "the 1.5 s prompt's BVH has 44 frames"
+# -o is a pattern with exactly one integer conversion (and %%): anything else is a usage error,
+# never a printf format (%n crashed, %s wrote "(null)")
+for pat in 'x_%n.bvh' 'x_%s.bvh' 'x_%f.bvh' '%d_%d.bvh' 'x_%%.bvh' 'x_%' '%123d.bvh'; do
+	rm -rf $tmp/pat && mkdir $tmp/pat
+	vae-dec -m $T -o "$tmp/pat/$pat" $tmp/batch.lmf 2> $tmp/err; rc=$?
+	is "$rc/$(wc -l < $tmp/err)/$(ls $tmp/pat | wc -l)" "64/2/0" "-o '$pat': exit 64, no file ($(head -1 $tmp/err))"
+done
+mkdir -p $tmp/pct && vae-dec -m $T -o "$tmp/pct/%05d_%%.bvh" $tmp/batch.lmf
+is "$(ls $tmp/pct | tr '\n' ' ')" "00000_%.bvh 00001_%.bvh 00002_%.bvh " "-o 'out/%05d_%%.bvh': a width and %%"
 printf 'a person walks\n0\ta person jumps\n' > $tmp/badlen.txt
 llamo-t2m -m $T --batch $tmp/badlen.txt -o $tmp/badlen.lmf 2> $tmp/err; rc=$?
 is "$rc/$(wc -l < $tmp/err)" 65/1 "a length of 0: exit 65, one line ($(cat $tmp/err))"
@@ -138,4 +199,69 @@ script -qc "bin/llamo-t2m -m $T --seed 7 --batch $tmp/prompts.txt -o $tmp/tty.lm
 grep -q 'prompt 3/3: [0-9]* frames, [0-9]* frames/s' $tmp/tty && grep -q '3 prompts, [0-9]* frames in' $tmp/tty
 ok $? "on a terminal: a progress line per prompt and a summary ($(grep -o '3 prompts, .*frames/s)' $tmp/tty))"
 cmp -s $tmp/tty.lmf $tmp/batch.lmf; ok $? "the progress line changes nothing in the stream"
+# 8. no partial output: a single -o FILE (or stdout) gets nothing when the stream fails after
+# its end-of-motion mark; with a pattern the completed streams' files stay and the message says so
+{ cat $tmp/a.lmf; perl -e 'print pack("a4CCvVVVlVV", "LMF1", 6, 0, 0, 0, 0, 0, -1, 9, 0)'; } > $tmp/after1.lmf
+{ cat $tmp/a.lmf; printf 'trailing garbage'; } > $tmp/after2.lmf
+for f in after1 after2 batch; do
+	rm -f $tmp/one.bvh
+	vae-dec -m $T -o $tmp/one.bvh $tmp/$f.lmf 2> $tmp/err; rc=$?
+	[ $rc -ne 0 ] && [ "$(wc -l < $tmp/err)" = 1 ] && [ ! -e $tmp/one.bvh ] && [ -z "$(ls $tmp | grep 'one\.bvh')" ]
+	ok $? "$f: vae-dec -o FILE fails ($rc) and leaves no file ($(cat $tmp/err))"
+	vae-dec -m $T $tmp/$f.lmf > $tmp/one.out 2> /dev/null
+	is "$?/$(wc -c < $tmp/one.out)" "$rc/0" "$f: nothing on stdout either"
+done
+{ cat $tmp/batch.lmf; printf 'trailing garbage'; } > $tmp/after3.lmf
+rm -rf $tmp/pp && mkdir $tmp/pp
+vae-dec -m $T -o "$tmp/pp/%03d.bvh" $tmp/after3.lmf 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)/$(ls $tmp/pp | tr '\n' ' ')" "65/1/000.bvh 001.bvh 002.bvh " \
+	"a pattern: the completed streams' files stay ($(cat $tmp/err))"
+grep -q "the 3 completed streams are written: $tmp/pp/000.bvh, $tmp/pp/001.bvh, $tmp/pp/002.bvh)" $tmp/err
+ok $? "the message names the files written"
+# 9. a prompt longer than the model's positions is refused at once, naming its length and the
+# limit (it used to run, slowly, past the positions the model has); a 1 MB prompt ends quickly
+perl -e 'srand(1); @w = qw(a person walks forward and then turns left quickly jumps); print join(" ", map { $w[rand @w] } 1..4000), "\n"' > $tmp/long.txt
+timeout 20 llamo-t2m -m $T -o $tmp/long.lmf < $tmp/long.txt 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "65/1" "a 4000-word prompt: llamo-t2m exit 65, one line ($(cat $tmp/err))"
+grep -q "stdin:1: the prompt is [0-9]* tokens, over the [0-9]* that fit (the model has 2048 positions" $tmp/err && [ ! -e $tmp/long.lmf ]
+ok $? "the message names the line, the length and the limit; no output file"
+mtokenize -m $T < $tmp/long.txt | timeout 20 llamo-step -m $T > /dev/null 2> $tmp/err
+is "$?" 65 "llamo-step refuses the same tokens ($(cat $tmp/err))"
+perl -e 'print "a person walks " x 70000, "\n"' > $tmp/huge.txt
+timeout 20 llamo-t2m -m $T < $tmp/huge.txt > /dev/null 2> $tmp/err
+is "$?" 65 "a 1 MB prompt: refused within 20 s ($(cut -c1-100 $tmp/err))"
+perl -e 'print "x" x 300000, "\n"' > $tmp/nospace.txt
+timeout 20 mtokenize -m $T --raw --ids -i $tmp/huge.txt > $tmp/huge.ids && timeout 20 mtokenize -m $T --raw --ids -i $tmp/nospace.txt > $tmp/nospace.ids
+ok $? "tokenizing a 1 MB line and a 300 kB word (mtokenize --raw) takes under 20 s each ($(wc -w < $tmp/huge.ids) and $(wc -w < $tmp/nospace.ids) tokens)"
+# 10. messages: one line starting "program:" (and the --help hint); a missing argument is said to
+# be one; the file is named; control characters from the input are escaped
+for a in "-o" "--output" "--bogus" "-x" "--features=1"; do
+	vae-dec -m $T $a 2> $tmp/err < /dev/null; rc=$?
+	is "$rc/$(wc -l < $tmp/err)/$(head -1 $tmp/err | cut -d: -f1)/$(sed -n 2p $tmp/err)" "64/2/vae-dec/Try 'vae-dec --help'." "vae-dec $a: exit 64, 'vae-dec:' then the hint ($(head -1 $tmp/err))"
+done
+vae-dec -m $T -o 2> $tmp/err; grep -q "usage error: -o needs an argument$" $tmp/err; ok $? "a missing argument is reported as one"
+vae-dec -m $T --output 2> $tmp/err; grep -q "usage error: --output needs an argument$" $tmp/err; ok $? "also for a long option"
+$PWD/bin/vae-dec -m $T --bogus 2> $tmp/err; grep -q "^vae-dec: usage error: unknown or ambiguous option --bogus$" $tmp/err; ok $? "run by its full path, the message names the program ($(head -1 $tmp/err))"
+awk '/^Frames:/{print "Frames: 0"; next} /^Frame Time/{print; exit} {print}' $clip > $tmp/noframes.bvh
+sed 's/^Frame Time:.*/Frame Time: 0.0166667/' $clip > $tmp/60.bvh
+awk '/^MOTION/{m=1} /^Frames:/{print "Frames: 3"; next} {print} m && /^Frame Time/{c=1; next} c && ++k==3 {exit}' $clip > $tmp/3.bvh
+for f in noframes 60 3; do
+	vae-enc -m $T -o $tmp/x.lmf $tmp/$f.bvh 2> $tmp/err; rc=$?
+	[ $rc = 65 ] && [ "$(wc -l < $tmp/err)" = 1 ] && grep -q "^vae-enc: $tmp/$f.bvh: " $tmp/err
+	ok $? "vae-enc $f.bvh: exit 65, the message names the file ($(cat $tmp/err))"
+	llamo-m2t -m $T --bvh $tmp/$f.bvh 2> $tmp/err > /dev/null; rc=$?
+	[ $rc = 65 ] && grep -q "^llamo-m2t: $tmp/$f.bvh: " $tmp/err; ok $? "llamo-m2t --bvh $f.bvh names it ($(cat $tmp/err))"
+done
+if [ -e $tmp/o/full ]; then
+	vae-dec -m $T -o $tmp/o/full $tmp/a.lmf 2> $tmp/err
+	grep -q "^vae-dec: $tmp/o/full: .*No space left on device" $tmp/err; ok $? "a full disk: the message names the file ($(cat $tmp/err))"
+	vae-dec -m $T $tmp/a.lmf 2> $tmp/err > $tmp/o/full
+	grep -q "^vae-dec: stdout: .*No space left on device" $tmp/err; ok $? "and stdout ($(cat $tmp/err))"
+else
+	for i in 1 2; do ok 0 "# skip mknod needs root"; done
+fi
+printf 'LLAMO1 kind=latent width=32 elem=f32 rate=7.5\r\n' | vae-dec -m $T 2> $tmp/err
+is "$(cat $tmp/err)" "vae-dec: -: header at byte 37: bad rate '7.5\\r'" "a CRLF header: the carriage return is printed escaped"
+printf 'LLAMO1 kind=latent width=32 elem=f32 rate=\0337.5\n' | vae-dec -m $T 2> $tmp/err
+grep -q "rate '\\\\x1b7.5'" $tmp/err; ok $? "an escape character too ($(cat $tmp/err))"
 done_testing

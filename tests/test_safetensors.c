@@ -363,6 +363,16 @@ static void test_errors(void)
 		   "tensors 'b' [0, 8] and 'a' [4, 12] overlap");
 	expect_bad("same range twice",
 		   "{\"a\": " T("U8", "[4]", "[0, 4]") ", \"b\": " T("U8", "[4]", "[0, 4]") "}", 8, "overlap");
+	/* the offsets must tile the data exactly (the reference validator's rule) */
+	expect_bad("unused bytes between tensors",
+		   "{\"a\": " T("U8", "[4]", "[0, 4]") ", \"b\": " T("U8", "[4]", "[8, 12]") "}", 12,
+		   "4 unused bytes [4, 8) before tensor 'b'");
+	expect_bad("unused bytes before the first tensor", "{\"a\": " T("U8", "[4]", "[2, 6]") "}", 6,
+		   "2 unused bytes [0, 2) before tensor 'a'");
+	expect_bad("unused bytes after the last tensor", "{\"a\": " T("U8", "[4]", "[0, 4]") "}", 7,
+		   "3 unused bytes [4, 7) after the last tensor");
+	expect_bad("data without tensors", "{\"__metadata__\": {\"format\": \"pt\"}}", 4,
+		   "4 unused bytes [0, 4) after the last tensor");
 	expect_bad("metadata non-string", "{\"__metadata__\": {\"format\": \"pt\", \"n\": 3}}", 0,
 		   "__metadata__ 'n' is not a string");
 	expect_bad("metadata not an object", "{\"__metadata__\": [\"pt\"]}", 0,
@@ -387,8 +397,37 @@ static void test_errors(void)
 	free(b);
 }
 
+/* lm_tensor_nonfinite: the first NaN or infinity of an F32, BF16 or F16 tensor (also past a
+ * 4096-element block), -1 for finite ones and for integer tensors. */
+static void test_nonfinite(void)
+{
+	enum { N = 5000 };
+	static float f[N];
+	static uint16_t h[N];
+	lm_tensor_info t = {.ndim = 1, .shape = {N}};
+	for (int i = 0; i < N; i++)
+		f[i] = (float)i - 2500.5f, h[i] = 0x3c00; /* F16 and BF16 finite values */
+	t.dtype = LM_DT_F32, t.data = f;
+	ok(lm_tensor_nonfinite(&t) == -1, "F32: all finite: -1");
+	f[4500] = NAN, f[4600] = INFINITY;
+	ok(lm_tensor_nonfinite(&t) == 4500, "F32: NaN at 4500 found");
+	f[4500] = 1, f[4096] = -INFINITY;
+	ok(lm_tensor_nonfinite(&t) == 4096, "F32: -inf at 4096 found");
+	t.dtype = LM_DT_BF16, t.data = h;
+	ok(lm_tensor_nonfinite(&t) == -1, "BF16: all finite: -1");
+	h[7] = 0x7fc0; /* BF16 NaN */
+	ok(lm_tensor_nonfinite(&t) == 7, "BF16: NaN at 7 found");
+	t.dtype = LM_DT_F16, h[7] = 0x7bff; /* F16 65504, its largest finite */
+	ok(lm_tensor_nonfinite(&t) == -1, "F16: all finite (65504 included): -1");
+	h[4999] = 0xfc00; /* F16 -inf */
+	ok(lm_tensor_nonfinite(&t) == 4999, "F16: -inf at 4999 found");
+	t.dtype = LM_DT_I32, t.data = f;
+	ok(lm_tensor_nonfinite(&t) == -1, "I32: not a float tensor: -1");
+}
+
 int main(void)
 {
+	test_nonfinite();
 	test_round_trip();
 	test_decode();
 	test_conversions();
