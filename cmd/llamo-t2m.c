@@ -244,13 +244,17 @@ static void report(const run *r, const lm_model *m, const lm_t2m *g, uint32_t st
 
 /* One prompt: its stream of latents between a BOM and an EOM mark, the step run until it stops. */
 static void generate(const run *r, const lm_model *m, const lm_gen_opts *o, lm_writer *w, const char *prompt,
-		     uint32_t stream)
+		     uint32_t stream, const char *where)
 {
 	lm_status st = {0};
 	lm_t2m *g;
 	int L = m->cfg.latent_dim, stop = 0;
 	float z[L];
-	if (lm_t2m_begin(&g, m, prompt, o, &st) || lm_put_mark(w, stream, LM_MARK_BOM, 0, &st))
+	if (lm_t2m_begin(&g, m, prompt, o, &st)) {
+		lm_prefix(&st, "%s", where);
+		die(&st);
+	}
+	if (lm_put_mark(w, stream, LM_MARK_BOM, 0, &st))
 		die(&st);
 	progress(stream, 0, 1);
 	while (!lm_t2m_exit(g, &stop, NULL, &st) && !stop) {
@@ -293,7 +297,12 @@ int main(int argc, char **argv)
 	for (char *prompt; (prompt = prompts_next(&p, &seconds));) {
 		uint32_t stream = p.n - 1;
 		lm_gen_opts po = prompt_opts(m, &go, &p, stream, seconds);
-		generate(&r, m, &po, w, prompt, stream);
+		char where[4200];
+		if (p.arg)
+			snprintf(where, sizeof where, "the prompt given as arguments");
+		else
+			snprintf(where, sizeof where, "%s:%ld", p.src, p.lineno);
+		generate(&r, m, &po, w, prompt, stream, where);
 	}
 	progress_clear();
 	if (!p.arg && p.n == 0)

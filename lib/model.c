@@ -229,6 +229,18 @@ int lm_t2m_prefill(lm_t2m *g, int b, const int32_t *ids, int n, lm_status *st)
 		return lm_fail(st, LM_EDATA, "an empty prompt (no token ids)");
 	if (g->kv[b].k)
 		return lm_fail(st, LM_EDATA, "%s prompt given twice", b ? "unconditional" : "conditional");
+	/* the prompt, the latents and the end mark within the model's positions (or the cache a
+	 * caller sized, minus one motion position) */
+	int limit = g->o.max_pos > 0 ? g->o.max_pos - 1 : m->cfg.max_position_embeddings - g->o.max_tokens - 1;
+	if (n > limit) {
+		if (g->o.max_pos > 0)
+			return lm_fail(st, LM_EDATA, "the %sprompt is %d tokens, over the %d that fit (%d positions, one "
+				       "kept for the motion)", b ? "unconditional " : "", n, limit, g->o.max_pos);
+		return lm_fail(st, LM_EDATA, "the %sprompt is %d tokens, over the %d that fit (the model has %d "
+			       "positions; %d latents and the end mark take %d)", b ? "unconditional " : "", n,
+			       limit > 0 ? limit : 0, m->cfg.max_position_embeddings, g->o.max_tokens,
+			       g->o.max_tokens + 1);
+	}
 	double t0 = lm_now();
 	int max_pos = g->o.max_pos > 0 ? g->o.max_pos : n + g->o.max_tokens + 1;
 	if (lm_kv_init(&g->kv[b], &m->bb, max_pos, st) ||

@@ -218,4 +218,19 @@ is "$rc/$(wc -l < $tmp/err)/$(ls $tmp/pp | tr '\n' ' ')" "65/1/000.bvh 001.bvh 0
 	"a pattern: the completed streams' files stay ($(cat $tmp/err))"
 grep -q "the 3 completed streams are written: $tmp/pp/000.bvh, $tmp/pp/001.bvh, $tmp/pp/002.bvh)" $tmp/err
 ok $? "the message names the files written"
+# 9. a prompt longer than the model's positions is refused at once, naming its length and the
+# limit (it used to run, slowly, past the positions the model has); a 1 MB prompt ends quickly
+perl -e 'srand(1); @w = qw(a person walks forward and then turns left quickly jumps); print join(" ", map { $w[rand @w] } 1..4000), "\n"' > $tmp/long.txt
+timeout 20 llamo-t2m -m $T -o $tmp/long.lmf < $tmp/long.txt 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)" "65/1" "a 4000-word prompt: llamo-t2m exit 65, one line ($(cat $tmp/err))"
+grep -q "stdin:1: the prompt is [0-9]* tokens, over the [0-9]* that fit (the model has 2048 positions" $tmp/err && [ ! -e $tmp/long.lmf ]
+ok $? "the message names the line, the length and the limit; no output file"
+mtokenize -m $T < $tmp/long.txt | timeout 20 llamo-step -m $T > /dev/null 2> $tmp/err
+is "$?" 65 "llamo-step refuses the same tokens ($(cat $tmp/err))"
+perl -e 'print "a person walks " x 70000, "\n"' > $tmp/huge.txt
+timeout 20 llamo-t2m -m $T < $tmp/huge.txt > /dev/null 2> $tmp/err
+is "$?" 65 "a 1 MB prompt: refused within 20 s ($(cut -c1-100 $tmp/err))"
+perl -e 'print "x" x 300000, "\n"' > $tmp/nospace.txt
+timeout 20 mtokenize -m $T --raw --ids -i $tmp/huge.txt > $tmp/huge.ids && timeout 20 mtokenize -m $T --raw --ids -i $tmp/nospace.txt > $tmp/nospace.ids
+ok $? "tokenizing a 1 MB line and a 300 kB word (mtokenize --raw) takes under 20 s each ($(wc -w < $tmp/huge.ids) and $(wc -w < $tmp/nospace.ids) tokens)"
 done_testing
