@@ -58,12 +58,16 @@ static void caption_bvh(run *r)
 	lm_bvh b = {0};
 	float *feat = NULL, *mu = NULL;
 	int T, n;
-	if (!f || lm_bvh_read(&b, f, r->bvh, &st) || lm_motion_from_bvh(&r->m->sk, &b, &feat, &T, &st))
+	if (!f || lm_bvh_read(&b, f, r->bvh, &st))
 		lm_die_status(&st);
+	if (lm_motion_from_bvh(&r->m->sk, &b, &feat, &T, &st))
+		lm_die(st.code, "%s: %s", r->bvh, st.msg);
 	if (f != stdin)
 		fclose(f);
 	lm_features_normalize(r->m, feat, T);
-	if (lm_vae_encode(&r->m->vae, feat, T, &mu, &n, &st) || caption(r, mu, n, &st))
+	if (lm_vae_encode(&r->m->vae, feat, T, &mu, &n, &st))
+		lm_die(st.code, "%s: %s", r->bvh, st.msg);
+	if (caption(r, mu, n, &st))
 		lm_die_status(&st);
 	free(mu);
 	free(feat);

@@ -8,7 +8,7 @@
 
 typedef struct run {
 	lm_model *m;
-	const char *outpath;
+	const char *outpath, *in; /* in: the input's name, for messages */
 	int features, nwritten, pattern; /* pattern: outpath holds one %d conversion */
 	char **written;                   /* (nwritten) files written, with a pattern */
 	lm_bvh pending;                   /* without: the one BVH, written at the end */
@@ -86,18 +86,27 @@ static int write_bvh(run *r, uint32_t id, const stream_state *s, lm_status *st)
 {
 	char path[4096];
 	if (r->nwritten > 0 && !r->pattern)
-		return lm_fail(st, LM_EUSAGE, "stream %u: several motions in the input; %s", id,
+		return lm_fail(st, LM_EUSAGE, "%s: stream %u: several motions in the input; %s", r->in, id,
 			       strcmp(r->outpath, "-") ? "-o needs a %d pattern" : "give -o PATTERN with %d");
 	if (!r->pattern) {
 		r->nwritten++;
-		return lm_motion_to_bvh(&r->m->sk, s->feats, s->nframes, &r->pending, st);
+		if (lm_motion_to_bvh(&r->m->sk, s->feats, s->nframes, &r->pending, st))
+			return lm_prefix(st, "%s: stream %u", r->in, id);
+		return 0;
 	}
 	if (snprintf(path, sizeof path, r->outpath, (int)id) >= (int)sizeof path)
 		return lm_fail(st, LM_EUSAGE, "-o %s: the path of stream %u is too long", r->outpath, id);
 	lm_bvh b = {0};
 	FILE *f = NULL;
-	int rc = lm_motion_to_bvh(&r->m->sk, s->feats, s->nframes, &b, st) || !(f = lm_out_open(path, st)) ||
-		 lm_bvh_write(&b, f, st) || lm_out_commit(f, st);
+	int rc = lm_motion_to_bvh(&r->m->sk, s->feats, s->nframes, &b, st);
+	if (rc)
+		lm_prefix(st, "%s: stream %u", r->in, id);
+	else if (!(f = lm_out_open(path, st)))
+		rc = 1;
+	else if (lm_bvh_write(&b, f, st))
+		rc = lm_prefix(st, "%s", path);
+	else
+		rc = lm_out_commit(f, st);
 	lm_bvh_free(&b);
 	if (rc)
 		return st->code;
@@ -116,7 +125,11 @@ static void write_pending(run *r)
 {
 	lm_status st = {0};
 	FILE *f = lm_out_open(r->outpath, &st);
-	if (!f || lm_bvh_write(&r->pending, f, &st) || lm_out_commit(f, &st))
+	if (!f)
+		lm_die_status(&st);
+	if (lm_bvh_write(&r->pending, f, &st))
+		lm_die(st.code, "%s: %s", strcmp(r->outpath, "-") ? r->outpath : "stdout", st.msg);
+	if (lm_out_commit(f, &st))
 		lm_die_status(&st);
 }
 
@@ -204,6 +217,7 @@ int main(int argc, char **argv)
 	lm_cli_opts o;
 	const char *in = lm_cli_input(argc, argv, lm_cli_parse(&cli, argc, argv, &o, &r));
 	r.outpath = o.output ? o.output : "-";
+	r.in = in;
 	r.pattern = !r.features && check_pattern(r.outpath);
 	r.m = lm_cli_load(&o, LM_PART_VAE | LM_PART_SKELETON);
 	lm_stage s = {.kind = "features", .width = r.m->cfg.feature_dim, .elem = "f32", .rate = r.m->cfg.fps,

@@ -58,8 +58,10 @@ static float *read_features(lm_model *m, const char *name, char *text, size_t le
 		return feat;
 	}
 	lm_bvh b = {0};
-	if (lm_bvh_parse(&b, text, len, name, &st) || lm_motion_from_bvh(&m->sk, &b, &feat, nframes, &st))
+	if (lm_bvh_parse(&b, text, len, name, &st))
 		lm_die_status(&st);
+	if (lm_motion_from_bvh(&m->sk, &b, &feat, nframes, &st))
+		lm_die(st.code, "%s: %s", name, st.msg);
 	lm_bvh_free(&b);
 	return feat;
 }
@@ -74,7 +76,7 @@ static int put_latents(lm_model *m, lm_writer *w, const char *inpath, float *fea
 			       m->cfg.downsample);
 	lm_features_normalize(m, feat, T);
 	if (lm_vae_encode(&m->vae, feat, T, &mu, &n, st))
-		return st->code;
+		return lm_prefix(st, "%s", inpath);
 	int rc = lm_put_mark(w, 0, LM_MARK_BOM, 0, st);
 	for (int i = 0; !rc && i < n; i++)
 		rc = lm_put_rows(w, LM_FRAME_LATENT, 0, i, 0, 1, L, mu + (size_t)i * L, st);

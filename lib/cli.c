@@ -40,13 +40,29 @@ void lm_cli_init(const char *argv0)
 	atexit(remove_uncommitted);
 }
 
+/* The message on stderr with its control characters escaped (\r, \t, \n, else \xHH), so that
+ * it stays one line and a carriage return or an escape sequence from the input does nothing. */
+static void put_escaped(const char *fmt, va_list ap)
+{
+	char buf[8192];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	for (const unsigned char *p = (const unsigned char *)buf; *p; p++) {
+		if (*p >= 0x20 && *p != 0x7f)
+			fputc(*p, stderr);
+		else if (*p == '\r' || *p == '\n' || *p == '\t')
+			fprintf(stderr, "\\%c", *p == '\r' ? 'r' : *p == '\n' ? 'n' : 't');
+		else
+			fprintf(stderr, "\\x%02x", *p);
+	}
+}
+
 void lm_die(int code, const char *fmt, ...)
 {
 	va_list ap;
 	fflush(stdout);
 	fprintf(stderr, "%s: ", lm_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_escaped(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	remove_uncommitted();
@@ -75,7 +91,7 @@ void lm_usage_error(const char *fmt, ...)
 	va_list ap;
 	fprintf(stderr, "%s: usage error: ", lm_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_escaped(fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s --help'.\n", lm_prog);
 	remove_uncommitted();
@@ -394,6 +410,24 @@ static void print_help(const lm_cli *cli)
 	exit(0);
 }
 
+/* One line for what getopt refused (c ':' or '?'); cur: the argument it was reading. */
+static void bad_option(int c, const char *cur)
+{
+	if (!strncmp(cur, "--", 2)) {
+		int len = (int)strcspn(cur, "=");
+		if (c == ':')
+			lm_usage_error("%.*s needs an argument", len, cur);
+		if (optopt)
+			lm_usage_error("%.*s takes no argument", len, cur);
+		lm_usage_error("unknown or ambiguous option %.*s", len, cur);
+	}
+	if (c == ':')
+		lm_usage_error("-%c needs an argument", optopt);
+	if (optopt > ' ' && optopt < 127)
+		lm_usage_error("unknown option -%c", optopt);
+	lm_usage_error("unknown option (byte 0x%02x)", optopt & 0xff);
+}
+
 int lm_cli_parse(const lm_cli *cli, int argc, char **argv, lm_cli_opts *o, void *ctx)
 {
 	lm_cli_init(argv[0]);
@@ -426,6 +460,8 @@ int lm_cli_parse(const lm_cli *cli, int argc, char **argv, lm_cli_opts *o, void 
 	}
 	lo[n++] = (struct option){"help", no_argument, 0, 'h'};
 	lo[n] = (struct option){0, 0, 0, 0};
+	memmove(so + 1, so, ns++);
+	so[0] = ':'; /* a missing argument is ':', not '?' */
 	so[ns++] = 'h';
 	so[ns] = 0;
 	const char **val[N_COMMON] = {&o->model, &o->device, &o->seed, &o->cfg, &o->steps, &o->seconds,
@@ -433,14 +469,17 @@ int lm_cli_parse(const lm_cli *cli, int argc, char **argv, lm_cli_opts *o, void 
 	*o = (lm_cli_opts){0};
 	opterr = 0; /* one message, ours */
 	int c;
-	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+	const char *cur;
+	while ((cur = optind < argc ? argv[optind] : "", c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
 		if (c == 'h')
 			print_help(cli);
 		for (int i = 0; i < N_COMMON; i++)
 			if ((cli->common & (1u << i)) && (c == COMMON_KEY + i || (c < 256 && c == common_opts[i].key)))
 				goto common;
-		if (c == '?' || c == ':' || !cli->on_opt)
-			lm_usage_error("%s: unknown option, or its argument is missing", argv[optind - 1]);
+		if (c == ':' || c == '?')
+			bad_option(c, cur);
+		if (!cli->on_opt)
+			lm_usage_error("unknown option %s", argv[optind - 1]);
 		cli->on_opt(c, optarg, ctx);
 		continue;
 	common:

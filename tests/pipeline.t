@@ -233,4 +233,35 @@ is "$?" 65 "a 1 MB prompt: refused within 20 s ($(cut -c1-100 $tmp/err))"
 perl -e 'print "x" x 300000, "\n"' > $tmp/nospace.txt
 timeout 20 mtokenize -m $T --raw --ids -i $tmp/huge.txt > $tmp/huge.ids && timeout 20 mtokenize -m $T --raw --ids -i $tmp/nospace.txt > $tmp/nospace.ids
 ok $? "tokenizing a 1 MB line and a 300 kB word (mtokenize --raw) takes under 20 s each ($(wc -w < $tmp/huge.ids) and $(wc -w < $tmp/nospace.ids) tokens)"
+# 10. messages: one line starting "program:" (and the --help hint); a missing argument is said to
+# be one; the file is named; control characters from the input are escaped
+for a in "-o" "--output" "--bogus" "-x" "--features=1"; do
+	vae-dec -m $T $a 2> $tmp/err < /dev/null; rc=$?
+	is "$rc/$(wc -l < $tmp/err)/$(head -1 $tmp/err | cut -d: -f1)/$(sed -n 2p $tmp/err)" "64/2/vae-dec/Try 'vae-dec --help'." "vae-dec $a: exit 64, 'vae-dec:' then the hint ($(head -1 $tmp/err))"
+done
+vae-dec -m $T -o 2> $tmp/err; grep -q "usage error: -o needs an argument$" $tmp/err; ok $? "a missing argument is reported as one"
+vae-dec -m $T --output 2> $tmp/err; grep -q "usage error: --output needs an argument$" $tmp/err; ok $? "also for a long option"
+$PWD/bin/vae-dec -m $T --bogus 2> $tmp/err; grep -q "^vae-dec: usage error: unknown or ambiguous option --bogus$" $tmp/err; ok $? "run by its full path, the message names the program ($(head -1 $tmp/err))"
+awk '/^Frames:/{print "Frames: 0"; next} /^Frame Time/{print; exit} {print}' $clip > $tmp/noframes.bvh
+sed 's/^Frame Time:.*/Frame Time: 0.0166667/' $clip > $tmp/60.bvh
+awk '/^MOTION/{m=1} /^Frames:/{print "Frames: 3"; next} {print} m && /^Frame Time/{c=1; next} c && ++k==3 {exit}' $clip > $tmp/3.bvh
+for f in noframes 60 3; do
+	vae-enc -m $T -o $tmp/x.lmf $tmp/$f.bvh 2> $tmp/err; rc=$?
+	[ $rc = 65 ] && [ "$(wc -l < $tmp/err)" = 1 ] && grep -q "^vae-enc: $tmp/$f.bvh: " $tmp/err
+	ok $? "vae-enc $f.bvh: exit 65, the message names the file ($(cat $tmp/err))"
+	llamo-m2t -m $T --bvh $tmp/$f.bvh 2> $tmp/err > /dev/null; rc=$?
+	[ $rc = 65 ] && grep -q "^llamo-m2t: $tmp/$f.bvh: " $tmp/err; ok $? "llamo-m2t --bvh $f.bvh names it ($(cat $tmp/err))"
+done
+if [ -e $tmp/o/full ]; then
+	vae-dec -m $T -o $tmp/o/full $tmp/a.lmf 2> $tmp/err
+	grep -q "^vae-dec: $tmp/o/full: .*No space left on device" $tmp/err; ok $? "a full disk: the message names the file ($(cat $tmp/err))"
+	vae-dec -m $T $tmp/a.lmf 2> $tmp/err > $tmp/o/full
+	grep -q "^vae-dec: stdout: .*No space left on device" $tmp/err; ok $? "and stdout ($(cat $tmp/err))"
+else
+	for i in 1 2; do ok 0 "# skip mknod needs root"; done
+fi
+printf 'LLAMO1 kind=latent width=32 elem=f32 rate=7.5\r\n' | vae-dec -m $T 2> $tmp/err
+is "$(cat $tmp/err)" "vae-dec: -: header at byte 37: bad rate '7.5\\r'" "a CRLF header: the carriage return is printed escaped"
+printf 'LLAMO1 kind=latent width=32 elem=f32 rate=\0337.5\n' | vae-dec -m $T 2> $tmp/err
+grep -q "rate '\\\\x1b7.5'" $tmp/err; ok $? "an escape character too ($(cat $tmp/err))"
 done_testing
