@@ -10,14 +10,16 @@ root=$PWD
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 . tests/tap.sh
+okd() { ok "$@"; [ "$1" = 0 ]; } # ok, and a status for || diagnostics
 command -v pkg-config > /dev/null || { echo "1..0 # SKIP pkg-config is not installed"; exit 0; }
 dest=$tmp/dest
 P=/usr/local
 # a make of our own (not the jobserver of a `make test` around us); everything is built already
-mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory "$@"; }
+# and the CUDA setting the tree was built with (make test-asan builds with CUDA=0)
+mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory CUDA=$(cat build/cuda.flag) "$@"; }
 
 mk install DESTDIR=$dest > $tmp/install.log 2>&1
-ok $? "make install DESTDIR=\$tmp/dest" || sed 's/^/# /' $tmp/install.log | tail -20
+okd $? "make install DESTDIR=\$tmp/dest" || sed 's/^/# /' $tmp/install.log | tail -20
 for f in bin/llamo-t2m bin/vae-dec bin/mrender share/man/man1/llamo-t2m.1 share/man/man5/llamo-frame.5 \
 	share/man/man7/llamo.7 share/llamo/models/default/model.safetensors share/llamo/models/default/config.json \
 	include/llamo/llamo.h include/llamo/api.h include/llamo/model.h lib/libllamo.a lib/libllamo.so.0.1.0 \
@@ -37,7 +39,7 @@ is "$(objdump -p $dest$P/lib/libllamo.so.0.1.0 | awk '$1 == "SONAME" {print $2}'
 grep -ho '^LM_API [^(]*(' $dest$P/include/llamo/*.h | sed 's/($//; s/.*[ *]//' | sort > $tmp/api
 nm -D --defined-only $dest$P/lib/libllamo.so.0.1.0 | awk '{print $3}' | sort > $tmp/exports
 cmp -s $tmp/api $tmp/exports
-ok $? "libllamo.so exports the $(wc -l < $tmp/api) LM_API functions and nothing else ($(wc -l < $tmp/exports) symbols)" ||
+okd $? "libllamo.so exports the $(wc -l < $tmp/api) LM_API functions and nothing else ($(wc -l < $tmp/exports) symbols)" ||
 	diff $tmp/api $tmp/exports | sed 's/^/# /' | head
 [ "$(wc -l < $tmp/api)" -ge 20 ]; ok $? "the stable API is named: $(wc -l < $tmp/api) functions"
 
@@ -70,7 +72,7 @@ int main(int argc, char **argv) {
 C
 is "$(wc -l < $tmp/walk.c)" 10 "the program is ten lines"
 cc -std=c11 $tmp/walk.c $(pkg-config --cflags --libs llamo) -o $tmp/walk 2> $tmp/cc.err
-ok $? "cc walk.c \$(pkg-config --cflags --libs llamo)" || sed 's/^/# /' $tmp/cc.err | head
+okd $? "cc walk.c \$(pkg-config --cflags --libs llamo)" || sed 's/^/# /' $tmp/cc.err | head
 readelf -d $tmp/walk | grep -q 'NEEDED.*libllamo.so.0'; ok $? "it links the shared library (NEEDED libllamo.so.0)"
 got=$(cd $tmp/elsewhere && LD_LIBRARY_PATH=$dest$P/lib $tmp/walk $dest$P/share/llamo/models/default "a person walks forward")
 ok $? "it runs: $got"
@@ -79,7 +81,7 @@ want=$(echo "a person walks forward" | bin/llamo-t2m --seed 1 | bin/framedump |
 is "${got% (llamo*}" "$want" "the same latents as llamo-t2m --seed 1"
 
 mk uninstall DESTDIR=$dest > $tmp/uninstall.log 2>&1
-ok $? "make uninstall DESTDIR=\$tmp/dest" || sed 's/^/# /' $tmp/uninstall.log | tail
+okd $? "make uninstall DESTDIR=\$tmp/dest" || sed 's/^/# /' $tmp/uninstall.log | tail
 left=$(find $dest ! -type d | sed "s|^$dest||")
 [ -z "$left" ]; ok $? "no file left behind (left: ${left:-none})"
 left=$(find $dest -depth -type d -name '*llamo*' | sed "s|^$dest||")

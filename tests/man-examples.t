@@ -16,11 +16,12 @@ export PATH="$PWD/bin:$PATH"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 . tests/tap.sh
+okd() { ok "$@"; [ "$1" = 0 ]; } # ok, and a status for || diagnostics
 skip_ok() { n=$((n+1)); echo "ok $n # SKIP $1"; }
 
 if command -v mandoc > /dev/null; then
 	lint=$(for f in man/*.[157]; do mandoc -Tlint "$f" 2>&1; done)
-	[ -z "$lint" ]; ok $? "mandoc -Tlint prints nothing for the $(ls man/*.[157] | wc -l) pages" ||
+	[ -z "$lint" ]; okd $? "mandoc -Tlint prints nothing for the $(ls man/*.[157] | wc -l) pages" ||
 		echo "$lint" | sed 's/^/# /' | head -10
 else
 	[ -n "${CI:-}" ] && ok 1 "mandoc is not installed (\$CI is set)" || skip_ok "mandoc is not installed"
@@ -58,7 +59,7 @@ for s in $tmp/ex/*.sh; do
 	(cd $d && timeout 600 bash -e -o pipefail $s > $d/.out 2> $d/.err)
 	rc=$?
 	[ $rc = 141 ] && grep -q '| *head' $s && rc=0
-	[ $rc = 0 ]; ok $? "$name: exits 0 (status $rc)" || sed 's/^/# /' $d/.err | tail -5
+	[ $rc = 0 ]; okd $? "$name: exits 0 (status $rc)" || sed 's/^/# /' $d/.err | tail -5
 	if [ -f $k.want ]; then
 		if [ "$(tail -1 $k.want)" = "..." ]; then
 			head -n $(($(wc -l < $k.want) - 1)) $k.want > $k.w
@@ -66,12 +67,12 @@ for s in $tmp/ex/*.sh; do
 		else
 			cp $k.want $k.w; cp $d/.out $k.got
 		fi
-		cmp -s $k.w $k.got; ok $? "$name: prints what the page shows ($(wc -l < $k.w) lines)" ||
+		cmp -s $k.w $k.got; okd $? "$name: prints what the page shows ($(wc -l < $k.w) lines)" ||
 			diff $k.w $k.got | sed 's/^/# /' | head -6
 	fi
 	if head -c 7 $d/.out | grep -q '^LLAMO1 '; then
 		framedump --no-data $d/.out > /dev/null 2> $d/.ferr
-		ok $? "$name: writes a valid frame stream (framedump)" || sed 's/^/# /' $d/.ferr | head -3
+		okd $? "$name: writes a valid frame stream (framedump)" || sed 's/^/# /' $d/.ferr | head -3
 	fi
 done
 done_testing

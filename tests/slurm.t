@@ -31,6 +31,7 @@ stop() {
 }
 trap 'stop; rm -rf "$tmp"' EXIT
 . tests/tap.sh
+okd() { ok "$@"; [ "$1" = 0 ]; } # ok, and a status for || diagnostics
 skip() {
 	if [ -n "${LLAMO_REQUIRE_SLURM:-}" ]; then echo "not ok $((n + 1)) - $1 (LLAMO_REQUIRE_SLURM is set)"; n=$((n + 1)); fail=1; done_testing; exit 1; fi
 	n=$((n + 1)); echo "ok $n # SKIP $1"; done_testing; exit
@@ -46,13 +47,13 @@ ok $? "llamo-t2m --batch | vae-dec: $(ls $tmp/one | wc -l) BVH files"
 same() { # DIR WHAT
 	local d
 	d=$(diff -r $tmp/one $1 2>&1)
-	[ -z "$d" ]; ok $? "$2: the same $(ls $1 | wc -l) files as one batch run, byte for byte" || echo "$d" | sed 's/^/# /' | head -5
+	[ -z "$d" ]; okd $? "$2: the same $(ls $1 | wc -l) files as one batch run, byte for byte" || echo "$d" | sed 's/^/# /' | head -5
 }
 
 # GNU parallel, 2 jobs, parts of 2 prompts
 if command -v parallel > /dev/null; then
 	timeout 300 sh examples/parallel.sh $tmp/prompts.txt $tmp/par 2 2 2> $tmp/par.err
-	ok $? "examples/parallel.sh PROMPTS OUT 2 2 (GNU parallel, 2 jobs)" || sed 's/^/# /' $tmp/par.err | tail -5
+	okd $? "examples/parallel.sh PROMPTS OUT 2 2 (GNU parallel, 2 jobs)" || sed 's/^/# /' $tmp/par.err | tail -5
 	same $tmp/par "examples/parallel.sh"
 else
 	[ -n "${LLAMO_REQUIRE_SLURM:-}" ] && ok 1 "GNU parallel is not installed (LLAMO_REQUIRE_SLURM is set)"
@@ -122,7 +123,7 @@ ok 0 "slurmctld and slurmd on 127.0.0.1, port $port: node llamonode idle"
 mkdir $tmp/arr
 LLAMO_DEVICE=cpu timeout 300 sbatch --wait --array=0-2 --gres=none --cpus-per-task=1 \
 	--output="$tmp/log/slurm-%A_%a.log" examples/slurm-array.sh $tmp/prompts.txt $tmp/arr > $tmp/sbatch.out 2>&1
-ok $? "sbatch --wait --array=0-2 examples/slurm-array.sh: $(cat $tmp/sbatch.out | tr '\n' ' ')" ||
+okd $? "sbatch --wait --array=0-2 examples/slurm-array.sh: $(cat $tmp/sbatch.out | tr '\n' ' ')" ||
 	{ cat $tmp/log/slurm-*.log | sed 's/^/# /' | tail -10; }
 same $tmp/arr "examples/slurm-array.sh, 3 array tasks"
 is "$(ls $tmp/log | grep -c '^slurm-.*_[0-2]\.log$')" 3 "three array task logs"
