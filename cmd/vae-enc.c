@@ -66,29 +66,32 @@ static float *read_features(lm_model *m, const char *name, char *text, size_t le
 	return feat;
 }
 
-/* The clip's latents (a BOM mark, one latent per 4 frames, an EOM mark) through the encoder. */
-static int put_latents(lm_model *m, lm_writer *w, const char *inpath, float *feat, int T, lm_status *st)
+/* The clip's latents mu(n, L) through the encoder (normalizing feat in place), before anything
+ * is written, so that a clip the encoder refuses leaves no output. */
+static float *encode(lm_model *m, const char *inpath, float *feat, int T, int *n)
 {
-	int L = m->cfg.latent_dim, n;
-	float *mu;
+	lm_status st = {0};
+	float *mu = NULL;
 	if (T < m->cfg.downsample)
-		return lm_fail(st, LM_EDATA, "%s: %d frames is shorter than one latent (%d frames)", inpath, T,
-			       m->cfg.downsample);
+		lm_die(LM_EDATA, "%s: %d frames is shorter than one latent (%d frames)", inpath, T, m->cfg.downsample);
 	lm_features_normalize(m, feat, T);
-	if (lm_vae_encode(&m->vae, feat, T, &mu, &n, st))
-		return lm_prefix(st, "%s", inpath);
+	if (lm_vae_encode(&m->vae, feat, T, &mu, n, &st))
+		lm_die(st.code, "%s: %s", inpath, st.msg);
+	return mu;
+}
+
+/* A BOM mark, one latent frame per row of mu(n, L), an EOM mark. */
+static int put_latents(lm_writer *w, const float *mu, int n, int L, lm_status *st)
+{
 	int rc = lm_put_mark(w, 0, LM_MARK_BOM, 0, st);
 	for (int i = 0; !rc && i < n; i++)
 		rc = lm_put_rows(w, LM_FRAME_LATENT, 0, i, 0, 1, L, mu + (size_t)i * L, st);
-	if (!rc)
-		rc = lm_put_mark(w, 0, LM_MARK_EOM, n, st);
-	free(mu);
-	return rc;
+	return rc ? rc : lm_put_mark(w, 0, LM_MARK_EOM, n, st);
 }
 
 int main(int argc, char **argv)
 {
-	int features = 0;
+	int features = 0, n = 0;
 	lm_cli_opts o;
 	const char *inpath = lm_cli_input(argc, argv, lm_cli_parse(&cli, argc, argv, &o, &features));
 	const char *outpath = o.output ? o.output : "-";
@@ -99,8 +102,8 @@ int main(int argc, char **argv)
 		lm_die_status(&st);
 	size_t len;
 	char *text = lm_slurp(in, inpath, &len);
-	int T = 0, F = m->cfg.feature_dim;
-	float *feat = read_features(m, inpath, text, len, &T);
+	int T = 0, F = m->cfg.feature_dim, L = m->cfg.latent_dim;
+	float *feat = read_features(m, inpath, text, len, &T), *mu = features ? NULL : encode(m, inpath, feat, T, &n);
 	free(text);
 	FILE *out = lm_out_open(outpath, &st);
 	lm_writer *w;
@@ -108,12 +111,12 @@ int main(int argc, char **argv)
 	if (features)
 		lm_header_init(&h, "features", F, "f32", m->cfg.fps);
 	else
-		lm_header_init(&h, "latent", m->cfg.latent_dim, "f32", m->cfg.fps / m->cfg.downsample);
+		lm_header_init(&h, "latent", L, "f32", m->cfg.fps / m->cfg.downsample);
 	if (!out || lm_writer_open(&w, out, strcmp(outpath, "-") ? outpath : "stdout", &h, &st) ||
-	    (features ? lm_put_rows(w, LM_FRAME_FEATURES, 0, 0, 0, T, F, feat, &st)
-		      : put_latents(m, w, inpath, feat, T, &st)) ||
+	    (features ? lm_put_rows(w, LM_FRAME_FEATURES, 0, 0, 0, T, F, feat, &st) : put_latents(w, mu, n, L, &st)) ||
 	    lm_put_mark(w, LM_STREAM_ALL, LM_MARK_EOS, -1, &st) || lm_writer_close(w, &st) || lm_out_commit(out, &st))
 		lm_die_status(&st);
+	free(mu);
 	free(feat);
 	lm_model_free(m);
 	lm_cli_done();

@@ -264,4 +264,13 @@ printf 'LLAMO1 kind=latent width=32 elem=f32 rate=7.5\r\n' | vae-dec -m $T 2> $t
 is "$(cat $tmp/err)" "vae-dec: -: header at byte 37: bad rate '7.5\\r'" "a CRLF header: the carriage return is printed escaped"
 printf 'LLAMO1 kind=latent width=32 elem=f32 rate=\0337.5\n' | vae-dec -m $T 2> $tmp/err
 grep -q "rate '\\\\x1b7.5'" $tmp/err; ok $? "an escape character too ($(cat $tmp/err))"
+# a clip shorter than one latent: vae-enc writes nothing, not even the stream header
+python3 - "$clip" $tmp/short.bvh <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+i = next(k for k, l in enumerate(lines) if l.startswith("Frames:"))
+open(sys.argv[2], "w").write("\n".join(lines[:i] + ["Frames: 2", lines[i + 1]] + lines[i + 2:i + 4]) + "\n")
+PY
+vae-enc -m $T $tmp/short.bvh > $tmp/short.out 2> $tmp/err; rc=$?
+is "$rc/$(wc -l < $tmp/err)/$(wc -c < $tmp/short.out)" "65/1/0" "a 2-frame clip: vae-enc exit 65, one line, nothing on stdout ($(cat $tmp/err))"
 done_testing
