@@ -640,6 +640,8 @@ def main():
 	vae.load_state_dict(torch.load(ckpt)["vae"])
 	vae.eval()
 	write_latents(vae, data, mean, std, a.latents, log)
+	if a.mirror:  # the mirrored clips' latents, for the motion model's training with mirrored labels
+		write_latents(vae, sources[1], mean, std, a.latents[:-4] + "_mirror.npz", log)
 	export(vae, mean, std, a.out)
 	v = eval_numbers(vae, data, val_ids, mean, std)
 	log("final (best checkpoint, step %d) on all %d validation clips: %s" % (
