@@ -428,8 +428,9 @@ def style_ids(data, ids, style):
 
 
 def load_init(vae, model_dir):
-	"""vae.* tensors of a model directory's model.safetensors (any dtype) into vae."""
-	sd, _ = st.load(os.path.join(model_dir, "model.safetensors"))
+	"""vae.* tensors of a model directory's model.safetensors, or of a vae.safetensors file (any
+	dtype), into vae."""
+	sd, _ = st.load(model_dir if model_dir.endswith(".safetensors") else os.path.join(model_dir, "model.safetensors"))
 	vae.load_state_dict({k[4:]: v.float() for k, v in sd.items() if k.startswith("vae.")})
 
 
@@ -464,7 +465,7 @@ def main():
 	p.add_argument("--mirror", action="store_true", help="also train on the mirrored clips (augment.py --build)")
 	p.add_argument("--p-speed", type=float, default=0.0, help="share of windows resampled at a speed in [0.8, 1.25]")
 	p.add_argument("--exclude-style", help="leave this style out of training (every take; all its clips are the held-out set)")
-	p.add_argument("--init-model", help="start from the vae.* tensors of this model directory")
+	p.add_argument("--init-model", help="start from the vae.* tensors of this model directory (or vae.safetensors file)")
 	p.add_argument("--ckpt-minutes", type=float, default=5.0, help="write OUT/last.pt (resumable) this often")
 	p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (same arguments)")
 	p.add_argument("--log-every", type=int, default=20)
@@ -472,13 +473,14 @@ def main():
 	p.add_argument("--val-clips", type=int, default=96, help="validation subset during training")
 	p.add_argument("--select", default="fk", choices=["fk", "mse"], help="best checkpoint by the root-aligned MPJPE of the global positions by FK of the decoded rotations and integrated heading (fk; make eval's measure) or the normalized MSE")
 	p.add_argument("--eval-only", action="store_true")
+	p.add_argument("--write-latents", action="store_true", help="only write LATENTS (and with --mirror the mirrored clips' _mirror latents) from OUT/vae.safetensors, e.g. the committed one")
 	a = p.parse_args()
 
 	torch.set_num_threads(a.threads)
 	torch.manual_seed(a.seed)
 	rng = np.random.default_rng(a.seed)
 	os.makedirs(a.out, exist_ok=True)
-	logf = open(os.path.join(a.out, "log.txt"), "a" if (a.eval_only or a.resume) else "w")
+	logf = open(os.path.join(a.out, "log.txt"), "a" if (a.eval_only or a.resume or a.write_latents) else "w")
 
 	def log(msg):
 		print(msg, flush=True)
@@ -513,6 +515,16 @@ def main():
 		if held is not None:
 			log("eval %s on all %d clips of the held-out style %s: %s" % (ckpt, len(held), a.exclude_style, json.dumps(
 				{k: round(v, 4) for k, v in eval_numbers(vae, data, held, mean, std).items()})))
+		return
+	if a.write_latents:
+		vt, _ = st.load(os.path.join(a.out, "vae.safetensors"))
+		mean, std = vt["mean"].numpy(), vt["std"].numpy()
+		load_init(vae, os.path.join(a.out, "vae.safetensors"))
+		vae.eval()
+		write_latents(vae, data, mean, std, a.latents, log)
+		if a.mirror:
+			import augment
+			write_latents(vae, dataset.Data(augment.MIRROR_CACHE), mean, std, a.latents[:-4] + "_mirror.npz", log)
 		return
 	if a.init_model:
 		load_init(vae, a.init_model)
