@@ -259,7 +259,12 @@ def loso_section(args, data, tmp, val_per_clip):
             e["bundled_val_takes"] = {"clips": len(per), "frames": int(w.sum()),
                                       "mpjpe_root_mm": float((np.array([c["mpjpe_root_mm"] for c in per]) * w).sum() / w.sum())}
         vae = loso_vae_path(style)
-        if os.path.exists(vae):
+        logp = os.path.join(os.path.dirname(vae), "log.txt")
+        finished = os.path.exists(logp) and any(l.startswith("final (best checkpoint") for l in open(logp))
+        if os.path.exists(vae) and not finished:  # a run still training (or stopped): its best so far is not the result
+            e["missing"] = shown(vae) + " of a finished run (its log.txt has no final line)"
+            log("loso: %s: the run is not finished: %s not measured" % (shown(vae), style))
+        elif os.path.exists(vae):
             mdir = os.path.join(tmp, "loso-" + style)
             build_model_dir(vae, mdir, "bf16")
             ids = np.nonzero(data.style == sidx)[0]
