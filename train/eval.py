@@ -161,6 +161,34 @@ def feature_positions(f):
     return w - w[:, :1]
 
 
+TOES = (16, 20)
+CONTACT_M, SKATE_MPS = 0.05, 0.5
+
+
+def global_feature_positions(f):
+    """Global joint positions (T, N, 3) from the features: the root path and heading integrated
+    (docs/motion.md 5) and the heading-free position features turned back."""
+    import augment
+    root, theta = augment.root_path(f)
+    n = (f.shape[1] - 8) // 12
+    p = f[:, 8:8 + 3 * n].reshape(len(f), n, 3).astype(np.float64)
+    c, s = np.cos(theta)[:, None], np.sin(theta)[:, None]
+    return np.stack([c * p[..., 0] + s * p[..., 2] + root[:, None, 0], p[..., 1],
+                     -s * p[..., 0] + c * p[..., 2] + root[:, None, 1]], -1)
+
+
+def foot_skate(f):
+    """(contact frames, skating frames) of a clip's features: a toe joint is in contact in frame t
+    when its height is under CONTACT_M (the planted toe joint of the data is 4.25 cm above the
+    floor), and skates when, in contact, it moves faster than SKATE_MPS on the ground from t-1 to t."""
+    if len(f) < 2:
+        return 0, 0
+    g = global_feature_positions(f)[:, TOES]
+    v = np.linalg.norm(np.diff(g[..., [0, 2]], axis=0), axis=-1) * 30
+    contact = g[1:, :, 1] < CONTACT_M
+    return int(contact.sum()), int((contact & (v > SKATE_MPS)).sum())
+
+
 def feature_mpjpe(real, dec):
     """(root-aligned MPJPE in mm of the decoder's own position features against the real clip's,
     frames compared): the measure of MotionStreamer's VAE evaluation (utils/eval_trans.py)."""
@@ -171,17 +199,19 @@ def feature_mpjpe(real, dec):
 
 # ---- the sections ----
 
-def vae_section(args, data, ids, tmp):
+def vae_section(args, data, ids, tmp, model=None, tag="vae"):
     """Reconstruction of each validation clip; keeps the latents (for m2t) and the reconstructed
-    features (for the classifier)."""
+    features (for the classifier). model: another model directory (leave-one-style-out VAEs)."""
+    model = model or args.model
+
     def one(i):
         clip = os.path.join(dataset.DATA_DIR, data.names[i])
-        lat, rec = os.path.join(tmp, "lat%04d.lmf" % i), os.path.join(tmp, "rec%04d.bvh" % i)
-        run([BIN + "/vae-enc", "-m", args.model, "-o", lat, clip], env=one_thread())
-        run([BIN + "/vae-dec", "-m", args.model, "-o", rec, lat], env=one_thread())
+        lat, rec = os.path.join(tmp, "%slat%04d.lmf" % (tag, i)), os.path.join(tmp, "%srec%04d.bvh" % (tag, i))
+        run([BIN + "/vae-enc", "-m", model, "-o", lat, clip], env=one_thread())
+        run([BIN + "/vae-dec", "-m", model, "-o", rec, lat], env=one_thread())
         m = metrics(args, clip, rec)
-        f = features_of(run([BIN + "/vae-enc", "-m", args.model, "--features", rec], env=one_thread())[0])
-        dec = features_of(run([BIN + "/vae-dec", "-m", args.model, "--features", lat], env=one_thread())[0])
+        f = features_of(run([BIN + "/vae-enc", "-m", model, "--features", rec], env=one_thread())[0])
+        dec = features_of(run([BIN + "/vae-dec", "-m", model, "--features", lat], env=one_thread())[0])
         m["mpjpe_feat_mm"], m["feat_frames"] = feature_mpjpe(data.clip(i), dec)
         return i, lat, m, f
     t0 = time.time()
@@ -196,11 +226,58 @@ def vae_section(args, data, ids, tmp):
            "mpjpe_root_mm_median_clip": float(np.median([r[2]["mpjpe_root_mm"] for r in res])),
            "jerk_real": float(np.nanmean([r[2]["jerk_ref"] for r in res])),
            "jerk_rec": float(np.nanmean([r[2]["jerk_test"] for r in res])),
-           "seconds": time.time() - t0,
+           "seconds": time.time() - t0, "model": shown(model),
            "per_clip": [{"name": str(data.names[i]), **m} for i, _, m, _ in res]}
-    log("vae: %d clips, MPJPE root-aligned %.2f mm, global %.2f mm (%.0f s)" % (
-        len(res), out["mpjpe_root_mm"], out["mpjpe_mm"], out["seconds"]))
+    log("%s: %d clips, MPJPE root-aligned %.2f mm, global %.2f mm, jerk %.0f / %.0f (%.0f s)" % (
+        tag, len(res), out["mpjpe_root_mm"], out["mpjpe_mm"], out["jerk_rec"], out["jerk_real"], out["seconds"]))
     return out, {i: lat for i, lat, _, _ in res}, {i: f for i, _, _, f in res}
+
+
+LOSO_STYLES = ["exhausted", "youthful"]
+
+
+def loso_vae_path(style):
+    return os.path.join(HERE, "runs", "vae-loso-" + style, "vae.safetensors")
+
+
+def loso_section(args, data, tmp, val_per_clip):
+    """Leave-one-style-out (issue 10): for each style of args.loso_styles, every take of that
+    style through `vae-enc | vae-dec` with a VAE trained without any take of it
+    (train_vae.py --exclude-style STYLE, runs/vae-loso-STYLE/vae.safetensors, put into a copy of
+    the evaluated model directory), the stand-in for motion from another capture session. Next to
+    it, the evaluated model's VAE on the same style's validation takes (it was trained on that
+    style's other takes)."""
+    from vae_check_c import build_model_dir
+    out = {}
+    for style in args.loso_styles.split(","):
+        sidx = dataset.STYLES.index(style)
+        e = {"style": style}
+        names = {str(data.names[i]) for i in data.val_ids() if data.style[i] == sidx}
+        per = [c for c in val_per_clip if c["name"] in names] if val_per_clip else []
+        if per:
+            w = np.array([c["compared"] for c in per])
+            e["bundled_val_takes"] = {"clips": len(per), "frames": int(w.sum()),
+                                      "mpjpe_root_mm": float((np.array([c["mpjpe_root_mm"] for c in per]) * w).sum() / w.sum())}
+        vae = loso_vae_path(style)
+        logp = os.path.join(os.path.dirname(vae), "log.txt")
+        finished = os.path.exists(logp) and any(l.startswith("final (best checkpoint") for l in open(logp))
+        if os.path.exists(vae) and not finished:  # a run still training (or stopped): its best so far is not the result
+            e["missing"] = shown(vae) + " of a finished run (its log.txt has no final line)"
+            log("loso: %s: the run is not finished: %s not measured" % (shown(vae), style))
+        elif os.path.exists(vae):
+            mdir = os.path.join(tmp, "loso-" + style)
+            build_model_dir(vae, mdir, "bf16")
+            ids = np.nonzero(data.style == sidx)[0]
+            if 0 < args.loso_clips < len(ids):
+                ids = ids[np.linspace(0, len(ids) - 1, args.loso_clips).round().astype(int)]
+            v, _, _ = vae_section(args, data, ids, tmp, model=mdir, tag="loso-" + style)
+            v["vae"] = shown(vae)
+            e["held_out"] = v
+        else:
+            e["missing"] = shown(vae)
+            log("loso: %s not found: %s not measured" % (shown(vae), style))
+        out[style] = e
+    return out
 
 
 def prompt_plan(args):
@@ -286,6 +363,17 @@ def t2m_section(args, data, model, tmp, cfg):
     stopped = nlat < cap
     in_range = stopped & np.array([lo[c] <= ds * n <= hi[c] for (c, _, _, _), n in zip(plan, nlat)])
     jerks = [metrics(args, g[2])["jerk"] for g in gen if g[1] is not None and len(g[1]) >= 4]
+    # real clips of the same labels: the validation takes of each generation's pair (motion-metrics
+    # on the clip itself), averaged with the generations' weights
+    real_jerk = {}
+    for c, s_, _, _ in plan:
+        if (c, s_) not in real_jerk:
+            sel = vid[(data.content[vid] == c) & (data.style[vid] == s_)]
+            real_jerk[(c, s_)] = float(np.nanmean([metrics(args, os.path.join(dataset.DATA_DIR, data.names[i]))["jerk"]
+                                                   for i in sel]))
+    jerk_same = [real_jerk[(c, s_)] for (c, s_, _, _), g in zip(plan, gen) if g[1] is not None and len(g[1]) >= 4]
+    fs_gen = np.array([foot_skate(g[1]) for g in gen if g[1] is not None and len(g[1]) >= 2]).reshape(-1, 2).sum(0)
+    fs_real = np.array([foot_skate(data.clip(i)) for i in vid]).sum(0)
     def acc(p, y, m=None):
         hit = (p == y)[m] if m is not None else p == y
         return float(np.mean(hit)) if np.size(hit) else None
@@ -303,6 +391,11 @@ def t2m_section(args, data, model, tmp, cfg):
         "max_motion_tokens": cap,
         "mean_seconds_generated": float(nlat.mean() * ds / 30), "mean_seconds_real_val": float(lens[vid].mean() / 30),
         "jerk_generated": float(np.mean(jerks)) if jerks else float("nan"),
+        "jerk_real_same_labels": float(np.mean(jerk_same)) if jerk_same else float("nan"),
+        "foot_contact_frames_generated": int(fs_gen[0]), "foot_skate_frames_generated": int(fs_gen[1]),
+        "foot_skate_generated": float(fs_gen[1] / max(fs_gen[0], 1)),
+        "foot_contact_frames_real": int(fs_real[0]), "foot_skate_frames_real": int(fs_real[1]),
+        "foot_skate_real": float(fs_real[1] / max(fs_real[0], 1)),
         "per_content_generated": {dataset.CONTENTS[c]: acc(pc, yc, yc == c) for c in range(len(dataset.CONTENTS))},
         "per_content_ceiling": {dataset.CONTENTS[c]: acc(vc, data.content[vid], data.content[vid] == c)
                                 for c in range(len(dataset.CONTENTS))},
@@ -358,6 +451,22 @@ def speed_section(args, cfg):
     out = {"frames_per_s": float(np.median(fps)), "runs": fps, "guidance": cfg_scale if not extra else 3.0,
            "steps": 50, "seconds_of_motion": 10}
     log("speed: %s frames/s" % fps)
+    # vae-dec: a stream of 2,500 latents (10,000 frames, one latent per frame as vae-enc and
+    # llamo-t2m write them) decoded to BVH, process start and model loading included
+    from bench_vae_dec import latent_stream
+    big = latent_stream(2500)
+    for th in (1, 2):
+        env = dict(os.environ, OMP_NUM_THREADS=str(th), OPENBLAS_NUM_THREADS=str(th))
+        ts = []
+        for r in range(args.speed_runs):
+            t = time.perf_counter()
+            subprocess.run([BIN + "/vae-dec", "-m", args.model, "--device", "cpu", "-o", "/dev/null"], input=big,
+                           check=True, env=env)
+            ts.append(time.perf_counter() - t)
+        out["vae_dec_frames_per_s_%dt" % th] = 10000 / min(ts)
+    out["vae_dec_frames_per_s"] = max(out["vae_dec_frames_per_s_1t"], out["vae_dec_frames_per_s_2t"])
+    log("speed: vae-dec %.0f frames/s (1 thread %.0f, 2 threads %.0f)" % (
+        out["vae_dec_frames_per_s"], out["vae_dec_frames_per_s_1t"], out["vae_dec_frames_per_s_2t"]))
     return out
 
 
@@ -397,15 +506,31 @@ def table(r):
     if v:
         rows += [
             ("VAE reconstruction: MPJPE, root-aligned (%d clips, %d frames)" % (v["clips"], v["frames"]),
-             "%.1f mm" % v["mpjpe_root_mm"], "<= 15 mm", yes(v["mpjpe_root_mm"] <= 15)),
+             "%.1f mm" % v["mpjpe_root_mm"], "<= 10 mm", yes(v["mpjpe_root_mm"] <= 10)),
             ("VAE reconstruction: MPJPE, root-aligned, of the decoder's position features (the paper's measure)",
-             "%.1f mm" % v["mpjpe_feat_mm"], "<= 15 mm", yes(v["mpjpe_feat_mm"] <= 15)),
+             "%.1f mm" % v["mpjpe_feat_mm"], "", ""),
             ("VAE reconstruction: MPJPE, global positions (frame 0 aligned; trajectory drift counts)",
              "%.1f mm" % v["mpjpe_mm"], "", ""),
             ("VAE reconstruction: local rotation error (geodesic)", "%.2f deg" % v["rot_deg"], "", ""),
-            ("VAE reconstruction: jerk, reconstructed / real", "%.0f / %.0f m/s^3" % (v["jerk_rec"], v["jerk_real"]),
-             "close to real", ""),
+            ("VAE reconstruction: jerk, reconstructed / real", "%.0f / %.0f m/s^3 (%.2f)" % (
+                v["jerk_rec"], v["jerk_real"], v["jerk_rec"] / v["jerk_real"]),
+             "ratio <= 1.2", yes(v["jerk_rec"] / v["jerk_real"] <= 1.2)),
         ]
+    for style, e in (r.get("loso") or {}).items():
+        if "held_out" in e:
+            h = e["held_out"]
+            rows.append(("VAE, leave-one-style-out: MPJPE, root-aligned, all %d takes of %s, by a VAE trained "
+                         "without any %s take (%s)" % (h["clips"], style, style, h["vae"]),
+                         "%.1f mm" % h["mpjpe_root_mm"], "<= 20 mm", yes(h["mpjpe_root_mm"] <= 20)))
+            rows.append(("VAE, leave-one-style-out, %s: jerk, reconstructed / real" % style, "%.0f / %.0f m/s^3 (%.2f)" % (
+                h["jerk_rec"], h["jerk_real"], h["jerk_rec"] / h["jerk_real"]), "", ""))
+        else:
+            rows.append(("VAE, leave-one-style-out: MPJPE, root-aligned, %s held out" % style,
+                         "not measured (no %s)" % e["missing"], "<= 20 mm", "**no**"))
+        if "bundled_val_takes" in e:
+            b = e["bundled_val_takes"]
+            rows.append(("VAE: MPJPE, root-aligned, the %d %s validation takes, this model's VAE (trained on %s's "
+                         "other takes)" % (b["clips"], style, style), "%.1f mm" % b["mpjpe_root_mm"], "", ""))
     if t:
         gc, gs = 100 * (t["ceiling_content"] - t["content"]), 100 * (t["ceiling_style"] - t["style"])
         rows += [
@@ -425,8 +550,12 @@ def table(r):
             ("T2M: ... and within the content's training clip lengths", pct(t["exit_stopped_in_range"]), "", ""),
             ("T2M: mean length, generated / real validation", "%.1f s / %.1f s" % (
                 t["mean_seconds_generated"], t["mean_seconds_real_val"]), "", ""),
-            ("T2M: jerk of generated motion", "%.0f m/s^3" % t["jerk_generated"],
-             "real: %.0f" % v["jerk_real"] if v else "", ""),
+            ("T2M: jerk of generated motion / real validation takes of the same labels", "%.0f / %.0f m/s^3 (%.2f)" % (
+                t["jerk_generated"], t["jerk_real_same_labels"], t["jerk_generated"] / t["jerk_real_same_labels"]),
+             "ratio <= 1.3", yes(t["jerk_generated"] / t["jerk_real_same_labels"] <= 1.3)),
+            ("T2M: foot skating, generated / real validation takes (toe under %.0f cm moving over %.1f m/s on the "
+             "ground, share of contact frames)" % (100 * CONTACT_M, SKATE_MPS),
+             "%.1f%% / %.1f%%" % (100 * t["foot_skate_generated"], 100 * t["foot_skate_real"]), "", ""),
         ]
     if m:
         rows += [
@@ -437,6 +566,11 @@ def table(r):
     if s:
         rows += [("Speed: llamo-t2m, guidance %.1f, %d Euler steps (median of %d)" % (s["guidance"], s["steps"], len(s["runs"])),
                   "%.0f frames/s" % s["frames_per_s"], ">= 30", yes(s["frames_per_s"] >= 30))]
+        if "vae_dec_frames_per_s" in s:
+            rows += [("Speed: vae-dec, 2,500 latents to BVH, start and loading included (best of %d; 1 / 2 threads)" % len(s["runs"]),
+                      "%.0f frames/s (%.0f / %.0f)" % (s["vae_dec_frames_per_s"], s["vae_dec_frames_per_s_1t"],
+                                                       s["vae_dec_frames_per_s_2t"]),
+                      ">= 3,000", yes(s["vae_dec_frames_per_s"] >= 3000))]
     head = ["`make eval` on `%s` (%s): %s; %s." % (r["model_rel"], r["model_note"], r["machine"], r["date"]), "",
             "| metric | value | target | met? |", "|---|---:|---|---|"]
     return "\n".join(head + ["| %s | %s | %s | %s |" % row for row in rows]) + "\n"
@@ -472,9 +606,12 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="programs run at once (each single-threaded)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the classifier")
     ap.add_argument("--speed-runs", type=int, default=3)
-    ap.add_argument("--only", default="vae,t2m,m2t,speed,examples",
+    ap.add_argument("--only", default="vae,loso,t2m,m2t,speed,examples",
                     help="comma-separated sections to run (without all four of vae,t2m,m2t,speed the "
                     "table goes to eval-partial.md / .json)")
+    ap.add_argument("--loso-styles", default=",".join(LOSO_STYLES),
+                    help="leave-one-style-out: styles whose VAE trained without them (runs/vae-loso-STYLE/vae.safetensors) is measured on all their takes")
+    ap.add_argument("--loso-clips", type=int, default=0, help="per held-out style, N clips spread over its takes (0: all)")
     ap.add_argument("--retrain-classifier", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
@@ -521,6 +658,8 @@ def main():
                 r["vae"]["classifier_style"] = float(np.mean(s == data.style[ids]))
             if "vae" not in only:
                 del r["vae"]
+        if "loso" in only:
+            r["loso"] = loso_section(args, data, tmp, r.get("vae", {}).get("per_clip"))
         if "t2m" in only:
             r["t2m"], _ = t2m_section(args, data, model, tmp, cfg)
         if "m2t" in only:

@@ -228,14 +228,29 @@ def batch_forward(model, ids, lat, motion):
 # Data
 
 
+MIRROR = False  # --mirror: also the mirrored training clips, with mirrored labels (issue 10)
+
+
 class MotionData:
-	"""Latents (VAE encoder means) and labels of every clip, split as dataset.py."""
+	"""Latents (VAE encoder means) and labels of every clip, split as dataset.py. With MIRROR, the
+	mirrored clips (augment.py; their latents in LATENTS with _mirror, written by train_vae.py
+	--mirror) follow the originals, labelled augment.MIRROR_CONTENT (wave-left-hand <->
+	wave-right-hand, turns, raises); only their training takes are used."""
 
 	def __init__(self):
 		z = np.load(LATENTS)
 		self.lat, self.off = torch.from_numpy(z["latents"].astype(np.float32)), z["offsets"]
 		lab = np.load(os.path.join(WORK, "features.npz"))
 		self.content, self.style, self.val = lab["content"], lab["style"], lab["val"]
+		if MIRROR:
+			import augment
+			zm = np.load(LATENTS[:-4] + "_mirror.npz")
+			assert np.array_equal(zm["offsets"], self.off), "mirrored latents do not match the clips"
+			self.lat = torch.cat([self.lat, torch.from_numpy(zm["latents"].astype(np.float32))])
+			self.off = np.concatenate([self.off, self.off[1:] + self.off[-1]])
+			self.content = np.concatenate([self.content, augment.MIRROR_CONTENT_IDX[self.content]])
+			self.style = np.concatenate([self.style, self.style])
+			self.val = np.concatenate([self.val, self.val])
 		self.n = np.diff(self.off)
 		self.train = [i for i in np.nonzero(~self.val)[0] if self.n[i] >= 1]
 
@@ -699,7 +714,9 @@ def new_model():
 
 def main():
 	ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-	ap.add_argument("--stage", required=True, choices=["all", "tok", "lm", "s1", "s2", "s3", "guidance", "conditioning", "export", "plot"])
+	ap.add_argument("--stage", required=True, choices=["all", "tok", "lm", "s1", "s2", "s3", "guidance", "conditioning", "export", "plot", "frombundled"])
+	ap.add_argument("--mirror", action="store_true", help="s1/s2/s3: also train on the mirrored clips with mirrored labels")
+	ap.add_argument("--from-dir", default=OUT, help="frombundled: the model directory to start from")
 	ap.add_argument("--ckpt", help="checkpoint to export or check (default: the latest stage)")
 	ap.add_argument("--scale", type=float, default=3.0, help="guidance scale written by export")
 	ap.add_argument("--scales", default="1,2,3,4.5")
@@ -715,7 +732,25 @@ def main():
 	ap.add_argument("--aug", type=float, default=1.0, help="s1/s2: noise augmentation of the motion history (max sigma)")
 	a = ap.parse_args()
 	torch.set_num_threads(a.threads)
+	global MIRROR
+	MIRROR = a.mirror
 	t0 = time.time()
+	if a.stage == "frombundled":
+		# issue 10: rebuild the heads of a trained model on new latents without the whole recipe:
+		# its tokenizer and every non-VAE tensor become checkpoint "bundled" (then s2 / s3 --init bundled)
+		import shutil
+		os.makedirs(CKPT, exist_ok=True)
+		shutil.copyfile(os.path.join(a.from_dir, "tokenizer.json"), TOKENIZER)
+		model, tk = new_model()
+		sd, _ = st.load(os.path.join(a.from_dir, "model.safetensors"))
+		sd = {k: v.float() for k, v in sd.items() if not k.startswith("vae.")}
+		missing, unexpected = model.load_state_dict(sd, strict=False)
+		missing = [k for k in missing if not k.startswith("vae.")]
+		if missing or unexpected:
+			raise SystemExit("train_llamo: %s: missing %s unexpected %s" % (a.from_dir, missing[:3], unexpected[:3]))
+		save_ckpt(model, "bundled", [], {"from": a.from_dir})
+		log("frombundled: %s -> %s" % (a.from_dir, os.path.join(CKPT, "bundled.pt")))
+		return
 	if a.stage == "all":
 		import subprocess
 		for stage, args in RECIPE:

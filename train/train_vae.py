@@ -7,10 +7,23 @@ Bandai-Namco features (dataset.Data), the paper's recipe (LLaMo 3.2, MotionStrea
          + velocity (frame difference) term on the joint positions
          + root trajectory term (root velocity and heading integrated over the window, metres)
          + 1e-4 * mean(mu^2)
+    issue 10 adds (all off by default, see --w-fk ... --w-facc):
+         + what the BVH holds: joint positions by forward kinematics of the decoded rotations
+           (fk_local; vae-dec writes the BVH from the rotations, the position features are not
+           used), heading-free (--w-fk) and root-aligned with the heading integrated over the
+           window (--w-groot, make eval's measure), metres
+         + their global velocity (m/s, --w-gvel) and acceleration (m/s^2, --w-gacc) errors
+         + second differences of the normalized features (--w-facc)
+    and augmentation (augment.py): --mirror (left-right mirrored clips), --p-speed (resampled at
+    0.8 to 1.25 times the speed); random heading changes nothing in these features.
+    --exclude-style STYLE trains without any take of STYLE (leave-one-style-out; the style's
+    clips are measured as the held-out set, the normalization comes from the other styles).
+    --init-model DIR starts from a model directory's VAE; --resume continues OUT/last.pt
+    (written every --ckpt-minutes; the cosine schedule runs over --minutes of training in all).
 
     /usr/bin/python3 train_vae.py --width 256 --minutes 30 --out runs/vae
 
-Writes OUT/log.txt, OUT/loss.png, OUT/vae.pt (best by validation reconstruction),
+Writes OUT/log.txt, OUT/loss.png, OUT/vae.pt (best by validation: --select), OUT/last.pt (resume),
 OUT/vae.safetensors (vae.* tensors + mean, std, F32), OUT/normalization.safetensors and
 LATENTS (default /tmp/llamo-train/latents.npz: encoder mu of every clip, written atomically;
 an early version after --early-latents minutes). `--eval-only` reloads OUT/vae.pt and prints the
@@ -99,6 +112,52 @@ def global_positions(raw):
 	return torch.stack([x, p[..., 1], z], -1)
 
 
+# joint parents of the Bandai-Namco skeleton (docs/motion.md 1; checked against the position
+# features by fk_check)
+PARENTS = [-1, 0, 1, 2, 3, 2, 5, 6, 7, 2, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19]
+
+
+def rest_offsets(model_dir=None):
+	"""(N, 3) rest-pose bone vectors prest_k - prest_parent (metres, world = heading-free frame of the
+	rest pose), from the position features of the skeleton's own first frame (bin/vae-enc --features)."""
+	from features import bvh_features
+	d = model_dir or os.path.join(os.path.dirname(HERE), "models", "default")
+	p = bvh_features(os.path.join(d, "skeleton.bvh"))[0, POS].reshape(N_JOINTS, 3).astype(np.float64)
+	off = np.zeros_like(p)
+	for k in range(1, N_JOINTS):
+		off[k] = p[k] - p[PARENTS[k]]
+	return torch.from_numpy(off.astype(np.float32))
+
+
+def fk_local(raw, off):
+	"""raw (B, T, F) features -> heading-free joint positions (B, T, J, 3) by forward kinematics of
+	the rotation features and the root height (what the BVH written by vae-dec holds,
+	docs/motion.md 5): Q_0 = GS(rot_0), Q_k = Q_parent GS(rot_k), p_0 = (0, y, 0),
+	p_k = p_parent + Q_parent (prest_k - prest_parent)."""
+	B, T = raw.shape[:2]
+	R = rot6d_to_matrix(raw[..., ROT].reshape(B, T, N_JOINTS, 6))
+	Q = [None] * N_JOINTS
+	P = [None] * N_JOINTS
+	zero = torch.zeros_like(raw[..., 8])
+	P[0] = torch.stack([zero, raw[..., 9], zero], -1)
+	Q[0] = R[:, :, 0]
+	for k in range(1, N_JOINTS):
+		q = Q[PARENTS[k]]
+		Q[k] = q @ R[:, :, k]
+		P[k] = P[PARENTS[k]] + (q @ off[k].to(raw.dtype)[:, None])[..., 0]
+	return torch.stack(P, 2)
+
+
+def to_global(raw, p):
+	"""heading-free positions p (B, T, J, 3) of the features raw -> global positions (root xz and
+	heading integrated from the first frame of the window)."""
+	root, theta = root_trajectory(raw)
+	c, s = torch.cos(theta)[..., None], torch.sin(theta)[..., None]
+	x = c * p[..., 0] + s * p[..., 2] + root[..., None, 0]
+	z = -s * p[..., 0] + c * p[..., 2] + root[..., None, 1]
+	return torch.stack([x, p[..., 1], z], -1)
+
+
 def rot6d_to_matrix(d6):
 	"""(..., 6) rows a1, a2 -> (..., 3, 3) by Gram-Schmidt (pytorch3d rotation_6d_to_matrix)."""
 	a1, a2 = d6[..., :3], d6[..., 3:]
@@ -114,26 +173,49 @@ def rot6d_to_matrix(d6):
 class Windows:
 	"""Random training windows of W frames (W % 4 == 0), normalized, with a mask for clips
 	shorter than W (padded at the end). A fraction `p_start` of windows begin at the clip's
-	first frame, as whole-clip encoding at inference does."""
+	first frame, as whole-clip encoding at inference does. Augmentation (augment.py, issue 10):
+	`sources` is a list of feature stores (the clips, and their mirror images through the C code),
+	drawn with equal probability; with probability p_speed the window is resampled at a speed
+	factor s, log-uniform in [speed_lo, speed_hi]."""
 
-	def __init__(self, data, ids, mean, std, W, rng, p_start=0.15):
+	def __init__(self, data, ids, mean, std, W, rng, p_start=0.15, sources=None, p_speed=0.0,
+		     speed_lo=0.8, speed_hi=1.25):
 		self.data, self.ids, self.W, self.rng, self.p_start = data, ids, W, rng, p_start
+		self.sources = sources or [data]
+		self.p_speed, self.speed_lo, self.speed_hi = p_speed, speed_lo, speed_hi
 		self.mean, self.std = mean.astype(np.float32), std.astype(np.float32)
 		lens = np.diff(data.offsets)[ids]
 		self.lens = lens
 		self.p = lens / lens.sum()
+		self.paths = {}
+
+	def path(self, si, i):
+		import augment
+		key = (si, i)
+		if key not in self.paths:
+			self.paths[key] = augment.root_path(self.sources[si].clip(i))
+		return self.paths[key]
 
 	def batch(self, B):
+		import augment
 		F_ = self.data.feats.shape[1]
 		x = np.zeros((B, self.W, F_), np.float32)
 		m = np.zeros((B, self.W), np.float32)
 		for b, k in enumerate(self.rng.choice(len(self.ids), B, p=self.p)):
+			si = int(self.rng.integers(len(self.sources)))
+			clip = self.sources[si].clip(self.ids[k])
 			n = self.lens[k]
-			if n <= self.W or self.rng.random() < self.p_start:
-				s = 0
+			start_win = n <= self.W or self.rng.random() < self.p_start
+			if self.p_speed > 0 and self.rng.random() < self.p_speed:
+				sp = float(np.exp(self.rng.uniform(np.log(self.speed_lo), np.log(self.speed_hi))))
+				nout = min(self.W, int((n - 1) / sp) + 1)
+				span = (nout - 1) * sp
+				s0 = 0.0 if start_win else float(self.rng.uniform(0, n - 1 - span))
+				seg = augment.resample(clip, s0 + np.arange(nout) * sp, self.path(si, self.ids[k]),
+						       first_is_start=s0 < sp)
 			else:
-				s = self.rng.integers(0, n - self.W + 1)
-			seg = self.data.clip(self.ids[k])[s:s + self.W]
+				s = 0 if start_win else self.rng.integers(0, n - self.W + 1)
+				seg = clip[s:s + self.W]
 			x[b, :len(seg)] = (seg - self.mean) / self.std
 			m[b, :len(seg)] = 1
 		return torch.from_numpy(x), torch.from_numpy(m)
@@ -173,7 +255,30 @@ def loss_fn(vae, x, m, mean, std, a):
 	traj = ((gy - gx).abs().sum(-1) * m).sum() / n
 	kl = mu.pow(2).mean()
 	total = rec + a.w_vel * vel + a.w_traj * traj + a.w_kl * kl
-	return total, {"rec": float(rec), "vel": float(vel), "traj_m": float(traj), "mu2": float(kl)}
+	parts = {"rec": float(rec), "vel": float(vel), "traj_m": float(traj), "mu2": float(kl)}
+	if a.w_fk or a.w_groot or a.w_gvel or a.w_gacc or a.w_facc:
+		# issue 10: what the BVH holds (forward kinematics of the decoded rotations), in metres,
+		# and its velocity (m/s) and acceleration (m/s^2) in global coordinates
+		off = a.rest_off
+		py, px = fk_local(ry, off), rx[..., POS].reshape(*rx.shape[:2], N_JOINTS, 3)
+		fk = ((py - px).norm(dim=-1).mean(-1) * m).sum() / n
+		Gy, Gx = to_global(ry, py), to_global(rx, px)
+		# root-aligned global positions (heading integrated over the window): what make eval's
+		# root-aligned MPJPE measures, heading drift included
+		groot = (((Gy - Gy[:, :, :1]) - (Gx - Gx[:, :, :1])).norm(dim=-1).mean(-1) * m).sum() / n
+		vy, vx = (Gy[:, 1:] - Gy[:, :-1]) * FPS, (Gx[:, 1:] - Gx[:, :-1]) * FPS
+		m1 = m[:, 1:] * m[:, :-1]
+		gvel = ((vy - vx).norm(dim=-1).mean(-1) * m1).sum() / m1.sum()
+		ay, ax = (vy[:, 1:] - vy[:, :-1]) * FPS, (vx[:, 1:] - vx[:, :-1]) * FPS
+		m2 = m1[:, 1:] * m1[:, :-1]
+		gacc = ((ay - ax).norm(dim=-1).mean(-1) * m2).sum() / m2.sum()
+		# second differences of every normalized feature channel (weighted as rec)
+		ddy = y[:, 2:] - 2 * y[:, 1:-1] + y[:, :-2]
+		ddx = x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
+		facc = (F.smooth_l1_loss(ddy, ddx, reduction="none", beta=a.beta) * w * m2[..., None]).sum() / (m2.sum() * w.sum())
+		total = total + a.w_fk * fk + a.w_groot * groot + a.w_gvel * gvel + a.w_gacc * gacc + a.w_facc * facc
+		parts.update(fk_m=float(fk), groot_m=float(groot), gvel=float(gvel), gacc=float(gacc), facc=float(facc))
+	return total, parts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,9 +314,19 @@ def reconstruct(vae, data, ids, mean, std, chunk=32):
 	return res
 
 
+_REST = []
+
+
+def rest_off_cached():
+	if not _REST:
+		_REST.append(rest_offsets())
+	return _REST[0]
+
+
 def clip_metrics(real, rec):
 	"""Sums over one clip: (frames, local MPJPE sum m, global MPJPE sum m, rot err sum deg,
-	joints*frames, jerk real sum, jerk rec sum, jerk frames)."""
+	joints*frames, jerk real sum, jerk rec sum, jerk frames, root-aligned MPJPE of forward
+	kinematics of the decoded rotations sum m, jerk of those FK positions sum)."""
 	r, y = torch.from_numpy(real)[None].double(), torch.from_numpy(rec)[None].double()
 	T = r.shape[1]
 	pl = (r[..., POS] - y[..., POS]).reshape(T, N_JOINTS, 3).norm(dim=-1)
@@ -221,20 +336,28 @@ def clip_metrics(real, rec):
 	Ry = rot6d_to_matrix(y[0, :, ROT].reshape(T, N_JOINTS, 6))
 	tr = (Rr * Ry).sum((-1, -2))  # trace(Rr Ry^T)
 	ang = torch.rad2deg(torch.acos(((tr - 1) / 2).clamp(-1, 1)))
-	jr = jy = 0.0
+	off = rest_off_cached().double()
+	fr, fy = fk_local(r, off)[0], fk_local(y, off)[0]
+	pfk = ((fr - fr[:, :1]) - (fy - fy[:, :1])).norm(dim=-1)
+	gfy = to_global(y, fy[None])[0]
+	gfr = to_global(r, fr[None])[0]
+	pgroot = ((gfr - gfr[:, :1]) - (gfy - gfy[:, :1])).norm(dim=-1)
+	jr = jy = jfk = 0.0
 	nj = 0
 	if T >= 4:
 		def jerk(g):
 			return ((g[3:] - 3 * g[2:-1] + 3 * g[1:-2] - g[:-3]) * FPS ** 3).norm(dim=-1).mean(-1)
-		jr, jy, nj = float(jerk(gr).sum()), float(jerk(gy).sum()), T - 3
+		jr, jy, jfk, nj = float(jerk(gr).sum()), float(jerk(gy).sum()), float(jerk(gfy).sum()), T - 3
 	return np.array([T, float(pl.mean(-1).sum()), float(pg.mean(-1).sum()), float(ang.sum()),
-			 T * N_JOINTS, jr, jy, nj])
+			 T * N_JOINTS, jr, jy, nj, float(pfk.mean(-1).sum()), jfk, float(pgroot.mean(-1).sum())])
 
 
 def eval_numbers(vae, data, ids, mean, std):
-	"""Validation numbers over the clips ids: MPJPE local / global (mm), rotation error (deg),
-	mean jerk real / reconstructed (m/s^3), and the normalized-feature reconstruction MSE."""
-	acc = np.zeros(8)
+	"""Validation numbers over the clips ids: MPJPE local / global (mm) of the decoder's position
+	features, rotation error (deg), mean jerk real / reconstructed (m/s^3), the normalized-feature
+	reconstruction MSE, and what the BVH holds: root-aligned MPJPE (mm) and jerk of forward
+	kinematics of the decoded rotations."""
+	acc = np.zeros(11)
 	se, nf = 0.0, 0
 	for real, rec in reconstruct(vae, data, ids, mean, std):
 		acc += clip_metrics(real, rec)
@@ -242,6 +365,8 @@ def eval_numbers(vae, data, ids, mean, std):
 		nf += real.size
 	return {"mpjpe_local_mm": 1000 * acc[1] / acc[0], "mpjpe_global_mm": 1000 * acc[2] / acc[0],
 		"rot_err_deg": acc[3] / acc[4], "jerk_real": acc[5] / acc[7], "jerk_rec": acc[6] / acc[7],
+		"mpjpe_fk_root_mm": 1000 * acc[8] / acc[0], "jerk_fk": acc[9] / acc[7],
+		"mpjpe_fk_groot_mm": 1000 * acc[10] / acc[0],
 		"rec_mse_norm": se / nf, "frames": int(acc[0])}
 
 
@@ -298,11 +423,22 @@ def plot(hist, vals, path):
 # ---------------------------------------------------------------------------------------------
 
 
+def style_ids(data, ids, style):
+	return ids[data.style[ids] == dataset.STYLES.index(style)]
+
+
+def load_init(vae, model_dir):
+	"""vae.* tensors of a model directory's model.safetensors, or of a vae.safetensors file (any
+	dtype), into vae."""
+	sd, _ = st.load(model_dir if model_dir.endswith(".safetensors") else os.path.join(model_dir, "model.safetensors"))
+	vae.load_state_dict({k[4:]: v.float() for k, v in sd.items() if k.startswith("vae.")})
+
+
 def main():
 	p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 	p.add_argument("--width", type=int, default=256)
 	p.add_argument("--steps", type=int, default=100000, help="at most this many steps")
-	p.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget of the training loop")
+	p.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget of the training loop (over all resumptions)")
 	p.add_argument("--out", default=os.path.join(HERE, "runs", "vae"))
 	p.add_argument("--latents", default=os.path.join(dataset.WORK, "latents.npz"))
 	p.add_argument("--early-latents", type=float, default=10.0, help="minutes; <= 0: none")
@@ -321,17 +457,30 @@ def main():
 	p.add_argument("--w-vel", type=float, default=1.0)
 	p.add_argument("--w-traj", type=float, default=1.0, help="per metre of root trajectory error")
 	p.add_argument("--w-kl", type=float, default=1e-4)
+	p.add_argument("--w-fk", type=float, default=0.0, help="per metre of joint position error of forward kinematics of the decoded rotations (heading-free)")
+	p.add_argument("--w-groot", type=float, default=0.0, help="per metre of root-aligned global joint position error (FK, heading integrated over the window)")
+	p.add_argument("--w-gvel", type=float, default=0.0, help="per m/s of global joint velocity error (FK positions)")
+	p.add_argument("--w-gacc", type=float, default=0.0, help="per m/s^2 of global joint acceleration error (FK positions)")
+	p.add_argument("--w-facc", type=float, default=0.0, help="smooth L1 of the second differences of the normalized features")
+	p.add_argument("--mirror", action="store_true", help="also train on the mirrored clips (augment.py --build)")
+	p.add_argument("--p-speed", type=float, default=0.0, help="share of windows resampled at a speed in [0.8, 1.25]")
+	p.add_argument("--exclude-style", help="leave this style out of training (every take; all its clips are the held-out set)")
+	p.add_argument("--init-model", help="start from the vae.* tensors of this model directory (or vae.safetensors file)")
+	p.add_argument("--ckpt-minutes", type=float, default=5.0, help="write OUT/last.pt (resumable) this often")
+	p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (same arguments)")
 	p.add_argument("--log-every", type=int, default=20)
 	p.add_argument("--val-minutes", type=float, default=3.0)
 	p.add_argument("--val-clips", type=int, default=96, help="validation subset during training")
+	p.add_argument("--select", default="fk", choices=["fk", "mse"], help="best checkpoint by the root-aligned MPJPE of the global positions by FK of the decoded rotations and integrated heading (fk; make eval's measure) or the normalized MSE")
 	p.add_argument("--eval-only", action="store_true")
+	p.add_argument("--write-latents", action="store_true", help="only write LATENTS (and with --mirror the mirrored clips' _mirror latents) from OUT/vae.safetensors, e.g. the committed one")
 	a = p.parse_args()
 
 	torch.set_num_threads(a.threads)
 	torch.manual_seed(a.seed)
 	rng = np.random.default_rng(a.seed)
 	os.makedirs(a.out, exist_ok=True)
-	logf = open(os.path.join(a.out, "log.txt"), "a" if a.eval_only else "w")
+	logf = open(os.path.join(a.out, "log.txt"), "a" if (a.eval_only or a.resume or a.write_latents) else "w")
 
 	def log(msg):
 		print(msg, flush=True)
@@ -339,21 +488,51 @@ def main():
 		logf.flush()
 
 	data = dataset.Data()
-	mean, std = (s.astype(np.float32) for s in data.stats())
+	train_ids, val_ids = data.train_ids(), data.val_ids()
+	held = None
+	if a.exclude_style:
+		sidx = dataset.STYLES.index(a.exclude_style)
+		held = np.nonzero(data.style == sidx)[0]               # every take of the style
+		train_ids = train_ids[data.style[train_ids] != sidx]
+		val_ids = val_ids[data.style[val_ids] != sidx]
+		x = np.concatenate([data.clip(i) for i in train_ids], 0).astype(np.float64)
+		mean, std = x.mean(0), x.std(0)
+		std = np.maximum(std, 1e-3 * std.max() + 1e-4)
+		mean, std = mean.astype(np.float32), std.astype(np.float32)
+		del x
+	else:
+		mean, std = (s.astype(np.float32) for s in data.stats())
 	tmean, tstd = torch.from_numpy(mean), torch.from_numpy(std)
+	a.rest_off = rest_offsets() if (a.w_fk or a.w_groot or a.w_gvel or a.w_gacc or a.w_facc) else None
 	vae = llamo_ref.CausalVAE(vae_cfg(a.width, data.feats.shape[1]))
 	ckpt = os.path.join(a.out, "vae.pt")
-	val_ids = data.val_ids()
+	last = os.path.join(a.out, "last.pt")
 	if a.eval_only:
 		vae.load_state_dict(torch.load(ckpt)["vae"])
 		vae.eval()
 		log("eval %s on all %d validation clips: %s" % (ckpt, len(val_ids), json.dumps(
 			{k: round(v, 4) for k, v in eval_numbers(vae, data, val_ids, mean, std).items()})))
+		if held is not None:
+			log("eval %s on all %d clips of the held-out style %s: %s" % (ckpt, len(held), a.exclude_style, json.dumps(
+				{k: round(v, 4) for k, v in eval_numbers(vae, data, held, mean, std).items()})))
 		return
+	if a.write_latents:
+		vt, _ = st.load(os.path.join(a.out, "vae.safetensors"))
+		mean, std = vt["mean"].numpy(), vt["std"].numpy()
+		load_init(vae, os.path.join(a.out, "vae.safetensors"))
+		vae.eval()
+		write_latents(vae, data, mean, std, a.latents, log)
+		if a.mirror:
+			import augment
+			write_latents(vae, dataset.Data(augment.MIRROR_CACHE), mean, std, a.latents[:-4] + "_mirror.npz", log)
+		return
+	if a.init_model:
+		load_init(vae, a.init_model)
 	nparam = sum(p.numel() for p in vae.parameters())
-	log("train_vae: %s" % json.dumps(vars(a)))
-	log("width %d: %d parameters (%.1f MB f32, %.1f MB bf16); %d train clips, %d val clips" % (
-		a.width, nparam, nparam * 4 / 1e6, nparam * 2 / 1e6, len(data.train_ids()), len(val_ids)))
+	log("train_vae: %s" % json.dumps({k: v for k, v in vars(a).items() if k != "rest_off"}))
+	log("width %d: %d parameters (%.1f MB f32, %.1f MB bf16); %d train clips, %d val clips%s" % (
+		a.width, nparam, nparam * 4 / 1e6, nparam * 2 / 1e6, len(train_ids), len(val_ids),
+		"; held-out style %s: %d clips" % (a.exclude_style, len(held)) if held is not None else ""))
 	# the batched forward is the reference forward (one clip)
 	with torch.no_grad():
 		x = torch.from_numpy((data.clip(0)[:64] - mean) / std)
@@ -361,27 +540,64 @@ def main():
 		mu_b, _ = encode_batch(vae, x[None])
 		assert torch.allclose(mu_ref, mu_b[0], atol=1e-5), "encode_batch differs from the reference"
 		assert torch.allclose(vae.decode(mu_ref), decode_batch(vae, mu_ref[None])[0], atol=1e-5)
+		if a.rest_off is not None:  # FK of the rotation features gives the position features
+			r = torch.from_numpy(data.clip(0)[None].astype(np.float64))
+			e = (fk_local(r, a.rest_off.double()) - r[..., POS].reshape(1, -1, N_JOINTS, 3)).norm(dim=-1).max()
+			log("forward kinematics of the rotation features vs the position features: max %.4f mm" % (1000 * float(e)))
+			assert e < 1e-3
+	sources = [data]
+	if a.mirror:
+		import augment
+		if not os.path.exists(augment.MIRROR_CACHE):
+			log("building %s (every clip mirrored through the C code)" % augment.MIRROR_CACHE)
+			augment.build_mirror_cache()
+		sources.append(dataset.Data(augment.MIRROR_CACHE))
 	vsub = val_ids[np.random.default_rng(123).permutation(len(val_ids))[:a.val_clips]]
-	win = Windows(data, data.train_ids(), mean, std, a.window, rng)
+	hsub = held[np.random.default_rng(123).permutation(len(held))[:a.val_clips]] if held is not None else None
+	win = Windows(data, train_ids, mean, std, a.window, rng, sources=sources, p_speed=a.p_speed)
 	opt = torch.optim.AdamW(vae.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=1e-4)
-	t0 = time.time()
 	budget = a.minutes * 60
 	hist, vals, run = [], [], {}
 	best = float("inf")
 	early_done = a.early_latents <= 0
-	last_val = t0
 	step = 0
+	elapsed0 = 0.0  # training-loop seconds before this process (resume)
+	if a.resume:
+		c = torch.load(last)
+		vae.load_state_dict(c["vae"])
+		opt.load_state_dict(c["opt"])
+		step, elapsed0, best, hist, vals = c["step"], c["elapsed"], c["best"], c["hist"], c["vals"]
+		early_done = c["early_done"]
+		rng.bit_generator.state = c["np_rng"]
+		torch.set_rng_state(c["torch_rng"])
+		log("resumed %s at step %d (%.1f min trained)" % (last, step, elapsed0 / 60))
+	t0 = time.time() - elapsed0
+	last_val = last_ck = time.time()
+
+	def save_last():
+		nonlocal last_ck
+		tmp = last + ".tmp"
+		torch.save({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": time.time() - t0,
+			    "best": best, "hist": hist, "vals": vals, "early_done": early_done,
+			    "np_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "args": {
+				    k: v for k, v in vars(a).items() if k != "rest_off"}}, tmp)
+		os.replace(tmp, last)
+		last_ck = time.time()
 
 	def validate():
 		nonlocal best, last_val
 		vae.eval()
 		v = eval_numbers(vae, data, vsub, mean, std)
+		if hsub is not None:
+			h = eval_numbers(vae, data, hsub, mean, std)
+			v.update({"heldout_" + k: x for k, x in h.items() if k != "frames"})
 		vae.train()
 		v["step"] = step
 		vals.append(v)
 		tag = ""
-		if v["rec_mse_norm"] < best:
-			best = v["rec_mse_norm"]
+		score = v["mpjpe_fk_groot_mm"] if a.select == "fk" else v["rec_mse_norm"]
+		if score < best:
+			best = score
 			torch.save({"vae": vae.state_dict(), "width": a.width, "step": step, "val": v,
 				    "mean": mean, "std": std}, ckpt)
 			export(vae, mean, std, a.out)
@@ -390,6 +606,8 @@ def main():
 		plot(hist, vals, os.path.join(a.out, "loss.png"))
 		last_val = time.time()
 
+	if not a.resume:
+		validate()  # the starting point
 	while step < a.steps:
 		prog = max(step / a.steps, (time.time() - t0) / budget)
 		if prog >= 1:
@@ -412,8 +630,9 @@ def main():
 			h["step"] = step
 			hist.append(h)
 			run = {}
-			log("step %d  %.1f min  lr %.2e  loss %.4f  rec %.4f  vel %.4f  traj %.4f m  mu2 %.3f" % (
-				step, (time.time() - t0) / 60, lr, h["loss"], h["rec"], h["vel"], h["traj_m"], h["mu2"]))
+			extra = "  fk %.4f m  groot %.4f m  gvel %.4f  gacc %.3f  facc %.4f" % (h["fk_m"], h["groot_m"], h["gvel"], h["gacc"], h["facc"]) if "fk_m" in h else ""
+			log("step %d  %.1f min  lr %.2e  loss %.4f  rec %.4f  vel %.4f  traj %.4f m  mu2 %.3f%s" % (
+				step, (time.time() - t0) / 60, lr, h["loss"], h["rec"], h["vel"], h["traj_m"], h["mu2"], extra))
 		if time.time() - last_val > a.val_minutes * 60:
 			validate()
 			if not early_done and time.time() - t0 > a.early_latents * 60:
@@ -425,15 +644,24 @@ def main():
 				vae.load_state_dict(cur)
 				vae.train()
 				early_done = True
+		if time.time() - last_ck > a.ckpt_minutes * 60:
+			save_last()
 	validate()
+	save_last()
 	log("trained %d steps in %.1f min" % (step, (time.time() - t0) / 60))
 	vae.load_state_dict(torch.load(ckpt)["vae"])
 	vae.eval()
 	write_latents(vae, data, mean, std, a.latents, log)
+	if a.mirror:  # the mirrored clips' latents, for the motion model's training with mirrored labels
+		write_latents(vae, sources[1], mean, std, a.latents[:-4] + "_mirror.npz", log)
 	export(vae, mean, std, a.out)
 	v = eval_numbers(vae, data, val_ids, mean, std)
 	log("final (best checkpoint, step %d) on all %d validation clips: %s" % (
 		torch.load(ckpt)["step"], len(val_ids), json.dumps({k: round(x, 4) for k, x in v.items()})))
+	if held is not None:
+		v = eval_numbers(vae, data, held, mean, std)
+		log("final on all %d clips of the held-out style %s: %s" % (
+			len(held), a.exclude_style, json.dumps({k: round(x, 4) for k, x in v.items()})))
 	plot(hist, vals, os.path.join(a.out, "loss.png"))
 
 
