@@ -28,10 +28,13 @@ enum {
 
 typedef struct lm_model {
 	char dir[4096];
+	char text_dir[4096]; /* where the text branch, tokenizer.json and chat.json come from: the
+	                      * base model (llamo.base_model, resolved), else dir */
 	unsigned parts;
 	lm_config cfg;
 	const lm_backend *be;
-	lm_safetensors *sf;
+	lm_safetensors *sf;      /* dir/model.safetensors */
+	lm_safetensors *base_sf; /* text_dir/model.safetensors when that is another directory */
 	lm_backbone bb;
 	lm_heads heads;
 	lm_vae vae;
@@ -40,8 +43,13 @@ typedef struct lm_model {
 	float *mean, *std; /* (F) host: feature normalization */
 } lm_model;
 
-/* Loads config.json and the requested parts of dir. Errors name the file and what is wrong:
- * LM_ENOINPUT (missing directory or file), LM_EDATA (bad config, tensor, tokenizer, skeleton),
+/* Loads config.json and the requested parts of dir. A model with llamo.base_model takes its text
+ * branch (model.*, lm_head), tokenizer.json and chat.json from that text-only directory, after
+ * checking that the Llama keys of both configs agree (lm_config_check_base); its own
+ * model.safetensors holds the motion side only. Errors name the file and what is wrong:
+ * LM_ENOINPUT (missing directory or file; a missing base names it, with the hint `make
+ * smollm2`), LM_EDATA (bad config, tensor, tokenizer, skeleton; a base that is not text-only or
+ * whose Llama keys differ; a text tensor, tokenizer.json or chat.json in a model with a base),
  * LM_ENOMEM. */
 LM_API int lm_model_load(lm_model **m, const char *dir, const lm_backend *be, unsigned parts, lm_status *st);
 LM_API void lm_model_free(lm_model *m);
