@@ -542,23 +542,49 @@ int lm_chat_reply(const lm_model *m, const lm_chat *chat, const char *system, co
 	return rc;
 }
 
+/* s[0..len) with "{prompt}" (if there) replaced by prompt; malloc'd, NULL when out of memory. */
+static char *put_prompt(const char *s, size_t len, const char *prompt)
+{
+	char *part = strndup(s, len), *at = part ? strstr(part, "{prompt}") : NULL;
+	if (!at)
+		return part;
+	size_t n = strlen(part) - strlen("{prompt}") + strlen(prompt);
+	char *out = malloc(n + 1);
+	if (out)
+		snprintf(out, n + 1, "%.*s%s%s", (int)(at - part), part, prompt, at + strlen("{prompt}"));
+	free(part);
+	return out;
+}
+
 int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, char **text,
 		   int32_t **ids_out, int *nids, lm_status *st)
+{
+	return lm_m2t_caption_prompt(m, latents, n, NULL, max_new, text, ids_out, nids, st);
+}
+
+int lm_m2t_caption_prompt(const lm_model *m, const float *latents, int n, const char *prompt, int max_new,
+			  char **text, int32_t **ids_out, int *nids, lm_status *st)
 {
 	const lm_config *c = &m->cfg;
 	const lm_backend *be = m->be;
 	int H = c->hidden_size, L = c->latent_dim;
 	*text = NULL;
 	const char *tpl = c->m2t_template, *at = strstr(tpl, "{motion}");
-	char *prefix = strndup(tpl, at ? (size_t)(at - tpl) : strlen(tpl));
-	const char *suffix = at ? at + strlen("{motion}") : "";
+	if (prompt && !strstr(tpl, "{prompt}"))
+		return lm_fail(st, LM_EUSAGE, "the model's m2t_template has no {prompt}: it takes no instruction");
+	if (!prompt)
+		prompt = c->m2t_prompt;
+	/* split at {motion} first, so that a prompt holding "{motion}" is only text */
+	size_t npre_text = at ? (size_t)(at - tpl) : strlen(tpl);
+	char *prefix = put_prompt(tpl, npre_text, prompt);
+	char *suffix = at ? put_prompt(at + strlen("{motion}"), strlen(at + strlen("{motion}")), prompt) : strdup("");
 	int32_t *pre = NULL, *suf = NULL, *gen = NULL;
 	int npre = 0, nsuf = 0, ngen = 0, rc = 0;
 	/* backend: the last state (H), the latents (n, L) and their embeddings (n, H) */
 	float *h = be->alloc(H);
 	float *z = be->alloc((size_t)(n > 0 ? n : 1) * L), *emb = be->alloc((size_t)(n > 0 ? n : 1) * H);
 	lm_kv_cache kv = {0};
-	if (!prefix || !h || !z || !emb) {
+	if (!prefix || !suffix || !h || !z || !emb) {
 		rc = lm_fail(st, LM_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -607,6 +633,7 @@ done:
 		if (dev[k])
 			be->release(dev[k]);
 	free(prefix);
+	free(suffix);
 	free(pre);
 	free(suf);
 	free(gen);

@@ -171,7 +171,14 @@ struct lm_chat;
 int lm_chat_reply(const lm_model *m, const struct lm_chat *chat, const char *system, const char *user,
 		  const lm_text_opts *o, lm_token_fn on_token, void *ctx, int32_t **ids, int *n, lm_status *st);
 
-/* Motion to text (4.7): greedy caption of n latents (n, L). *text malloc'd. */
+/* Motion to text (4.7): greedy caption of n latents (n, L), the instruction {prompt} of the
+ * m2t_template being the config's m2t_prompt. *text malloc'd; *ids (may be NULL; malloc'd) and
+ * *nids receive the caption's token ids. */
 LM_API int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, char **text,
 		   int32_t **ids, int *nids, lm_status *st);
+/* The same with the instruction prompt (NULL: the config's m2t_prompt) in place of {prompt}.
+ * Errors: LM_EUSAGE when prompt is given and the template has no {prompt}; those of the
+ * backbone and the tokenizer (bad UTF-8 in prompt: LM_EDATA), LM_ENOMEM. */
+int lm_m2t_caption_prompt(const lm_model *m, const float *latents, int n, const char *prompt, int max_new,
+			  char **text, int32_t **ids, int *nids, lm_status *st);
 #endif

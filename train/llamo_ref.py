@@ -771,6 +771,16 @@ class LlamoModel(nn.Module):
 		i = tpl.index(key)
 		return tpl[:i], tpl[i + len(key):]
 
+	def m2t_texts(self, prompt=None):
+		"""4.7: m2t_template split at {motion} into (prefix, suffix) texts, then {prompt} in either
+		replaced by prompt (None: the config's m2t_prompt)."""
+		tpl = self.cfg.m2t_template
+		if prompt is not None and "{prompt}" not in tpl:
+			raise ValueError("m2t_template has no {prompt}")
+		prompt = self.cfg.m2t_prompt if prompt is None else prompt
+		pre, suf = self.split_template(tpl, "{motion}")
+		return pre.replace("{prompt}", prompt or "", 1), suf.replace("{prompt}", prompt or "", 1)
+
 	@torch.no_grad()
 	def generate_t2m(self, cond_ids, uncond_ids, seed, scale=None, steps=None, max_tokens=None,
 			 record=None):
