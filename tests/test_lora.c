@@ -273,7 +273,8 @@ static void check_refusals(void)
 		const char *needle, *what;
 	} cases[] = {{4, -1, 2, "stored both full (.weight) and as lora_A / lora_B", "both .weight and LoRA"},
 		     {3, 1, 2, "tensor 'motion_model.layers.0.self_attn.q_proj.lora_A' without", "lora_A without lora_B"},
-		     {4, 1, 3, "lora_A has shape [3, 64] and lora_B [64, 2]", "factors of mismatched rank"}};
+		     {4, 1, 3, "lora_A has shape [3, 64] and lora_B [64, 2]", "factors of mismatched rank"},
+		     {4, 1, 2, "q_proj.lora_B': element 5 is not finite", "a NaN in lora_B"}};
 	lm_safetensors *bsf;
 	lm_st_open(&bsf, G "tiny-base/model.safetensors", &st);
 	for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -285,6 +286,10 @@ static void check_refusals(void)
 		for (int i = 0; i < n; i++)
 			if (!strcmp(t[i].name + strlen(t[i].name) - 6, "lora_A"))
 				t[i].shape[0] = cases[k].a0;
+		static float nan_b[64 * 2];
+		nan_b[5] = NAN;
+		if (k == 3)
+			t[n - 1].data = nan_b;
 		snprintf(p, sizeof p, "%s/case%zu.safetensors", tmp, k);
 		lm_st_write_f32(p, t, n, &st);
 		lm_safetensors *msf;
