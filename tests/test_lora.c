@@ -240,6 +240,12 @@ static void check_refusals(void)
 	   "an absolute base_model loads: %s", st.msg);
 	if (!st.code)
 		lm_model_free(m);
+	d = motion_dir("int", 1, "rope_theta", json_integer(500000));
+	st = (lm_status){0};
+	ok(lm_model_load(&m, d, &lm_backend_cpu, 0, &st) == 0, "rope_theta 500000 here, 500000.0 in the base: "
+	   "numbers agree by value: %s", st.msg);
+	if (!st.code)
+		lm_model_free(m);
 	refused(motion_dir("theta", 1, "rope_theta", json_real(10000.0)), LM_EDATA,
 		"rope_theta: 10000.0 here, 500000.0 in the base", "rope_theta differs from the base's");
 	refused(motion_dir("layers", 1, "num_hidden_layers", json_integer(3)), LM_EDATA,

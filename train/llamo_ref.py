@@ -662,9 +662,11 @@ def save_motion_dir(out_dir, tensors, llamo_cfg, base_dir, normalization, skelet
 		raw = json.load(f)
 	if "llamo" in raw:
 		raise ValueError(f"{base_dir}: not a text-only model (its config.json has a llamo object)")
-	for name in tensors:
+	for name, t in tensors.items():
 		if name.startswith(TEXT_PREFIXES) or not name.startswith(MOTION_PREFIXES):
 			raise ValueError(f"tensor '{name}': not a motion-side tensor (the text branch is the base's)")
+		if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+			raise ValueError(f"tensor '{name}': a value that is not finite (the C loader refuses it)")
 	for name in tensors:
 		if ".lora_" not in name:
 			continue
