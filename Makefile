@@ -201,7 +201,7 @@ uninstall:
 # checkpoints in /tmp/llamo-train/llamo (train/train_llamo.py; rewrite the golden after it);
 # `make random-model` builds the random-weight preset of the same shapes into build/random-default.
 golden:
-	cd train && $(PYTHON) golden.py && $(PYTHON) golden_trained.py
+	cd train && $(PYTHON) golden.py && $(PYTHON) golden_trained.py && $(PYTHON) golden_lora.py
 model:
 	cd train && $(PYTHON) train_llamo.py --stage export --scale 3.0
 random-model:

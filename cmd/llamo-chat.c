@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 	lm_chat chat;
 	lm_status st = {0};
 	char path[4200];
-	snprintf(path, sizeof path, "%s/chat.json", m->dir);
+	snprintf(path, sizeof path, "%s/chat.json", m->text_dir); /* the base's, for a motion model over one */
 	r.m = m;
 	r.t0 = lm_now();
 	if (lm_chat_load(&chat, path, &st) || lm_chat_reply(m, &chat, r.system, msg, &r.o, on_token, &r, NULL, NULL, &st))

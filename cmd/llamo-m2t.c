@@ -9,6 +9,7 @@
 typedef struct run {
 	lm_model *m;
 	const char *bvh;
+	const char *prompt; /* --prompt, or NULL: the model's m2t_prompt */
 	int max_new, ncaptions;
 } run;
 
@@ -17,6 +18,8 @@ static void on_opt(int key, const char *arg, void *ctx)
 	run *r = ctx;
 	if (key == 256)
 		r->bvh = arg;
+	else if (key == 258)
+		r->prompt = arg;
 	else
 		r->max_new = lm_parse_long("--max-tokens", arg, 1, 4096);
 }
@@ -28,6 +31,8 @@ static const lm_cli cli = {
 	.common = LM_OPT_MODEL | LM_OPT_DEVICE,
 	.opts = (const lm_cli_opt[]){{"bvh", 256, "FILE", "caption a BVH file (encoded with the model's VAE first)"},
 				     {"max-tokens", 257, "N", "at most N caption tokens (default 64)"},
+				     {"prompt", 258, "TEXT", "the instruction put in the model's m2t_template for {prompt}\n"
+							     "(default: its m2t_prompt; only for a template that has one)"},
 				     {0}},
 	.footer = "Example: vae-enc < clip.bvh | llamo-m2t\n"
 		  "Exit status: 0 ok, 64 usage, 65 bad data, 66 missing input, 70 internal, 71 out of memory,\n"
@@ -41,7 +46,7 @@ static int caption(run *r, const float *z, int n, lm_status *st)
 	char *text;
 	if (n == 0)
 		return lm_fail(st, LM_EDATA, "a motion with no latents");
-	if (lm_m2t_caption(r->m, z, n, r->max_new, &text, NULL, NULL, st))
+	if (lm_m2t_caption_prompt(r->m, z, n, r->prompt, r->max_new, &text, NULL, NULL, st))
 		return st->code;
 	printf("%s\n", text);
 	fflush(stdout);
@@ -120,6 +125,8 @@ int main(int argc, char **argv)
 	const char *in = first < argc ? argv[first] : "-";
 	r.m = lm_cli_load(&o, LM_PART_BACKBONE | LM_PART_HEADS | LM_PART_TOKENIZER |
 				      (r.bvh ? LM_PART_VAE | LM_PART_SKELETON : 0));
+	if (r.prompt && !strstr(r.m->cfg.m2t_template, "{prompt}"))
+		lm_usage_error("--prompt: the model's m2t_template has no {prompt} (it takes no instruction)");
 	if (r.bvh)
 		caption_bvh(&r);
 	else

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "backbone.h"
+#include "lora.h"
 
 static const char *branch_prefix[2] = {"model.", "motion_model."};
 
@@ -36,9 +37,38 @@ static int load_matrix(lm_backbone *bb, const lm_safetensors *sf, const char *na
 	return lm_owned_load_weight(&bb->owned, sf, "backbone", name, 2, shape, dst, st);
 }
 
-/* The nine tensors of one branch of layer i. */
-static int load_layer(lm_backbone *bb, const lm_safetensors *sf, int branch, int i, lm_layer *ly,
-		      lm_status *st)
+/* Twin projection `name` (`motion_model.layers.{i}.<proj>.weight`, (d0, d1)) from sf: stored
+ * full, or as `<proj>.lora_A` (r, d1) and `<proj>.lora_B` (d0, r), merged at load over the text
+ * weight `text_name` of text_sf (lib/lora.h) into a plain weight (docs/model-format.md 3.1). */
+static int load_twin_matrix(lm_backbone *bb, const lm_safetensors *text_sf, const lm_safetensors *sf,
+			    const char *text_name, const char *name, int d0, int d1, lm_weight **dst, lm_status *st)
+{
+	char proj[256], an[300], bn[300];
+	snprintf(proj, sizeof proj, "%.*s", (int)(strlen(name) - strlen(".weight")), name);
+	snprintf(an, sizeof an, "%s.lora_A", proj);
+	snprintf(bn, sizeof bn, "%s.lora_B", proj);
+	const lm_tensor_info *a = lm_st_find(sf, an), *b = lm_st_find(sf, bn), *w = lm_st_find(text_sf, text_name);
+	if (!a && !b)
+		return load_matrix(bb, sf, name, d0, d1, dst, st);
+	if (lm_st_find(sf, name))
+		return lm_fail(st, LM_EDATA, "%s: '%s' is stored both full (.weight) and as lora_A / lora_B",
+			       lm_st_name(sf), proj);
+	if (!a || !b)
+		return lm_fail(st, LM_EDATA, "%s: tensor '%s' without '%s'", lm_st_name(sf), a ? an : bn, a ? bn : an);
+	if (!w || w->ndim != 2 || w->shape[0] != d0 || w->shape[1] != d1) /* loaded and checked before */
+		return lm_fail(st, LM_EINTERNAL, "backbone: text weight '%s' for the twin's LoRA", text_name);
+	void *merged;
+	if (lm_lora_merge(w, a, b, lm_st_name(sf), proj, &merged, st))
+		return st->code;
+	int rc = lm_owned_upload_raw(&bb->owned, merged, w->dtype, (size_t)d0 * d1, "backbone", name, dst, st);
+	free(merged);
+	return rc;
+}
+
+/* The nine tensors of one branch of layer i: from sf; the twin's projections may be LoRA over
+ * the text weights of text_sf. */
+static int load_layer(lm_backbone *bb, const lm_safetensors *text_sf, const lm_safetensors *sf, int branch, int i,
+		      lm_layer *ly, lm_status *st)
 {
 	const lm_config *c = bb->cfg;
 	int H = c->hidden_size, I = c->intermediate_size;
@@ -60,10 +90,13 @@ static int load_layer(lm_backbone *bb, const lm_safetensors *sf, int branch, int
 		{"mlp.down_proj.weight", H, I, NULL, &ly->w_down},
 	};
 	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
-		char name[256];
+		char name[256], text_name[256];
 		snprintf(name, sizeof name, "%slayers.%d.%s", branch_prefix[branch], i, t[k].name);
-		int rc = t[k].mat ? load_matrix(bb, sf, name, t[k].d0, t[k].d1, t[k].mat, st)
-				  : load_vector(bb, sf, name, t[k].d0, t[k].vec, st);
+		snprintf(text_name, sizeof text_name, "%slayers.%d.%s", branch_prefix[LM_TEXT], i, t[k].name);
+		int rc = !t[k].mat ? load_vector(bb, sf, name, t[k].d0, t[k].vec, st)
+			 : branch == LM_MOTION
+				 ? load_twin_matrix(bb, text_sf, sf, text_name, name, t[k].d0, t[k].d1, t[k].mat, st)
+				 : load_matrix(bb, sf, name, t[k].d0, t[k].d1, t[k].mat, st);
 		if (rc)
 			return rc;
 	}
@@ -103,6 +136,12 @@ static void rope_inv_freq(const lm_config *c, float *inv)
 int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *sf,
 		     const lm_backend *be, lm_status *st)
 {
+	return lm_backbone_load_split(bb, c, sf, sf, be, st);
+}
+
+int lm_backbone_load_split(lm_backbone *bb, const lm_config *c, const lm_safetensors *text_sf,
+			   const lm_safetensors *motion_sf, const lm_backend *be, lm_status *st)
+{
 	memset(bb, 0, sizeof *bb);
 	bb->cfg = c;
 	bb->be = be;
@@ -113,11 +152,11 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 		return lm_fail(st, LM_EDATA, "backbone: config has bad sizes (vocab %d, hidden %d, layers %d, "
 			       "heads %d/%d, head_dim %d)", V, H, nl, c->num_attention_heads,
 			       c->num_key_value_heads, c->head_dim);
-	if ((rc = load_matrix(bb, sf, "model.embed_tokens.weight", V, H, &bb->embed, st)))
+	if ((rc = load_matrix(bb, text_sf, "model.embed_tokens.weight", V, H, &bb->embed, st)))
 		goto fail;
 	if (c->tie_word_embeddings)
 		bb->lm_head = bb->embed;
-	else if ((rc = load_matrix(bb, sf, "lm_head.weight", V, H, &bb->lm_head, st)))
+	else if ((rc = load_matrix(bb, text_sf, "lm_head.weight", V, H, &bb->lm_head, st)))
 		goto fail;
 	for (int b = 0; b < 1 + c->has_motion; b++) { /* the motion twin when the model has one */
 		bb->layers[b] = calloc(nl, sizeof(lm_layer));
@@ -125,8 +164,9 @@ int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *
 			rc = lm_fail(st, LM_ENOMEM, "backbone: out of memory");
 			goto fail;
 		}
+		const lm_safetensors *sf = b == LM_TEXT ? text_sf : motion_sf;
 		for (int i = 0; i < nl; i++)
-			if ((rc = load_layer(bb, sf, b, i, &bb->layers[b][i], st)))
+			if ((rc = load_layer(bb, text_sf, sf, b, i, &bb->layers[b][i], st)))
 				goto fail;
 		char name[64];
 		snprintf(name, sizeof name, "%snorm.weight", branch_prefix[b]);

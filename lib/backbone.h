@@ -51,6 +51,14 @@ typedef struct lm_kv_cache {
  * (missing, shape that does not fit the config, not a float type), LM_ENOMEM. */
 int lm_backbone_load(lm_backbone *bb, const lm_config *c, const lm_safetensors *sf,
 		     const lm_backend *be, lm_status *st);
+/* The same with the text branch (model.*, lm_head) from text_sf and the motion twin
+ * (motion_model.*) from motion_sf: a motion model over a base model (llamo.base_model). A twin
+ * projection may be stored as lora_A / lora_B (docs/model-format.md 3.1), merged over the text
+ * weight at load (lib/lora.h) into a plain weight of the text weight's dtype. Errors as
+ * lm_backbone_load, and LM_EDATA for a projection stored both full and as LoRA, one LoRA factor
+ * without the other, or a factor of the wrong shape or with a value that is not finite. */
+int lm_backbone_load_split(lm_backbone *bb, const lm_config *c, const lm_safetensors *text_sf,
+			   const lm_safetensors *motion_sf, const lm_backend *be, lm_status *st);
 void lm_backbone_free(lm_backbone *bb);
 
 /* A cache for max_pos positions (and scratch for 64 at once, grown on demand). On failure kv is

@@ -203,6 +203,38 @@ int lm_owned_load_weight(lm_owned *o, const lm_safetensors *sf, const char *who,
 	return rc;
 }
 
+int lm_owned_upload_raw(lm_owned *o, const void *data, int dtype, size_t n, const char *who, const char *name,
+			lm_weight **dst, lm_status *st)
+{
+	*dst = NULL;
+	if (dtype != LM_DT_F32 && !o->widen && o->be->upload_weight16) {
+		*dst = o->be->upload_weight16(data, dtype, n);
+	} else {
+		float *host = malloc((n ? n : 1) * sizeof *host);
+		if (!host)
+			return no_memory(o->be, who, name, n, st);
+		const unsigned char *p = data;
+		for (size_t i = 0; i < n; i++) {
+			uint16_t h;
+			if (dtype == LM_DT_F32) {
+				memcpy(host + i, p + 4 * i, 4);
+				continue;
+			}
+			memcpy(&h, p + 2 * i, 2);
+			host[i] = dtype == LM_DT_F16 ? lm_f16_to_f32(h) : lm_bf16_to_f32(h);
+		}
+		*dst = lm_be_upload_weight(o->be, host, n);
+		free(host);
+	}
+	if (!*dst)
+		return no_memory(o->be, who, name, n, st);
+	if (!owned_add(o, *dst, 1)) {
+		*dst = NULL;
+		return lm_fail(st, LM_ENOMEM, "%s: out of memory", who);
+	}
+	return 0;
+}
+
 int lm_owned_load_linear(lm_owned *o, const lm_safetensors *sf, const char *who, const char *prefix, int out,
 			 int in, lm_weight **w, float **b, lm_status *st)
 {

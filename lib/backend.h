@@ -161,6 +161,13 @@ int lm_owned_load_tensor(lm_owned *o, const struct lm_safetensors *sf, const cha
 			 int ndim, const int64_t *shape, float **dst, lm_status *st);
 int lm_owned_load_weight(lm_owned *o, const struct lm_safetensors *sf, const char *who, const char *name,
 			 int ndim, const int64_t *shape, lm_weight **dst, lm_status *st);
+/* A matrix weight of n elements from host data of dtype LM_DT_F32, LM_DT_F16 or LM_DT_BF16
+ * (little-endian, as in a model file: a merged LoRA twin, lib/lora.h), owned by o: exactly what
+ * lm_owned_load_weight makes of a tensor with these bytes (16-bit data kept as it is where the
+ * backend keeps such weights and o does not widen, else widened exactly to float32).
+ * Errors: LM_ENOMEM naming who and name. */
+int lm_owned_upload_raw(lm_owned *o, const void *data, int dtype, size_t n, const char *who, const char *name,
+			lm_weight **dst, lm_status *st);
 /* A torch nn.Linear(in, out): `prefix`.weight (out, in), torch's weight shape, as a weight and
  * `prefix`.bias (out) in float32, both owned by o. Errors: those of the loaders. */
 int lm_owned_load_linear(lm_owned *o, const struct lm_safetensors *sf, const char *who, const char *prefix,

@@ -130,6 +130,39 @@ static int get_template(ctx *x, const json_t *o, const char *key, const char *ho
 	return 0;
 }
 
+/* An optional string that fits `size` bytes: absent (or null) leaves out[0] = 0; empty refused. */
+static int get_string(ctx *x, const json_t *o, const char *key, char *out, size_t size)
+{
+	json_t *v = json_object_get(o, key);
+	out[0] = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return mistyped(x, key, "a string", v);
+	size_t n = json_string_length(v);
+	if (n == 0 || n >= size || strlen(json_string_value(v)) != n)
+		return lm_fail(x->st, LM_EDATA, "%s: %s%s: %zu bytes long (want 1 to %zu, no NUL)", x->file, x->path,
+			       key, n, size - 1);
+	memcpy(out, json_string_value(v), n + 1);
+	return 0;
+}
+
+/* m2t_template holds {motion} once and may hold {prompt} once; m2t_prompt, the instruction used
+ * when none is given, is there exactly when {prompt} is. */
+static int get_m2t(ctx *x, const json_t *l, lm_config *c)
+{
+	TRY(get_template(x, l, "m2t_template", "{motion}", c->m2t_template));
+	const char *p = strstr(c->m2t_template, "{prompt}");
+	if (p && strstr(p + 1, "{prompt}"))
+		return lm_fail(x->st, LM_EDATA, "%s: llamo.m2t_template: \"{prompt}\" more than once", x->file);
+	TRY(get_string(x, l, "m2t_prompt", c->m2t_prompt, sizeof c->m2t_prompt));
+	if (p && !c->m2t_prompt[0])
+		return lm_fail(x->st, LM_EDATA, "%s: llamo.m2t_prompt: missing (m2t_template has {prompt})", x->file);
+	if (!p && c->m2t_prompt[0])
+		return lm_fail(x->st, LM_EDATA, "%s: llamo.m2t_prompt: given, but m2t_template has no {prompt}", x->file);
+	return 0;
+}
+
 /* A token id in [0, vocab). */
 static int get_token(ctx *x, const json_t *o, const char *key, int vocab, int *out)
 {
@@ -261,7 +294,8 @@ static int parse_llamo(ctx *x, const json_t *root, lm_config *c)
 	TRY(get_token(x, l, "eom_token_id", c->vocab_size, &c->eom_token_id));
 	TRY(get_int(x, l, "max_motion_tokens", 1, 75, 1, &c->max_motion_tokens));
 	TRY(get_template(x, l, "t2m_template", "{prompt}", c->t2m_template));
-	TRY(get_template(x, l, "m2t_template", "{motion}", c->m2t_template));
+	TRY(get_m2t(x, l, c));
+	TRY(get_string(x, l, "base_model", c->base_model, sizeof c->base_model));
 	TRY(get_object(x, l, "flow_head", &f));
 	TRY(get_object(x, l, "exit_head", &e));
 	TRY(get_object(x, l, "vae", &v));
@@ -330,9 +364,10 @@ int lm_config_parse(lm_config *c, const char *json, size_t len, const char *name
 	return rc;
 }
 
-int lm_config_load(lm_config *c, const char *path, lm_status *st)
+/* The file's bytes, malloc'd in *buf (NUL-terminated), its length in *n. */
+static int read_file(const char *path, char **buf_out, size_t *n, lm_status *st)
 {
-	memset(c, 0, sizeof *c);
+	*buf_out = NULL;
 	FILE *fp = fopen(path, "rb");
 	if (!fp)
 		return lm_fail(st, LM_ENOINPUT, "%s: %s", path, strerror(errno));
@@ -341,16 +376,110 @@ int lm_config_load(lm_config *c, const char *path, lm_status *st)
 		fclose(fp);
 		return lm_fail(st, LM_ENOMEM, "%s: out of memory", path);
 	}
-	size_t n = fread(buf, 1, CONFIG_MAX_BYTES + 1, fp);
+	*n = fread(buf, 1, CONFIG_MAX_BYTES + 1, fp);
 	int bad = ferror(fp);
 	fclose(fp);
-	int rc;
+	int rc = 0;
 	if (bad)
 		rc = lm_fail(st, LM_EIO, "%s: read error", path);
-	else if (n > CONFIG_MAX_BYTES)
+	else if (*n > CONFIG_MAX_BYTES)
 		rc = lm_fail(st, LM_EDATA, "%s: larger than %d bytes", path, CONFIG_MAX_BYTES);
-	else
-		rc = lm_config_parse(c, buf, n, path, st);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	buf[*n] = 0;
+	*buf_out = buf;
+	return 0;
+}
+
+int lm_config_load(lm_config *c, const char *path, lm_status *st)
+{
+	memset(c, 0, sizeof *c);
+	char *buf;
+	size_t n;
+	if (read_file(path, &buf, &n, st))
+		return st->code;
+	int rc = lm_config_parse(c, buf, n, path, st);
 	free(buf);
+	return rc;
+}
+
+/* The Llama keys a motion model repeats from its base model (llamo.base_model), key by key. */
+static const char *const base_keys[] = {
+	"model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+	"num_attention_heads", "num_key_value_heads", "head_dim", "hidden_act", "rms_norm_eps",
+	"rope_theta", "rope_scaling", "attention_bias", "mlp_bias", "tie_word_embeddings",
+	"max_position_embeddings", "bos_token_id", "eos_token_id",
+};
+
+/* JSON values equal, numbers by value (32 and 32.0 are one number). */
+static int same_json(const json_t *a, const json_t *b)
+{
+	if (json_is_number(a) && json_is_number(b))
+		return json_number_value(a) == json_number_value(b);
+	if (json_typeof(a) != json_typeof(b))
+		return 0;
+	if (json_is_array(a)) {
+		if (json_array_size(a) != json_array_size(b))
+			return 0;
+		for (size_t i = 0; i < json_array_size(a); i++)
+			if (!same_json(json_array_get(a, i), json_array_get(b, i)))
+				return 0;
+		return 1;
+	}
+	if (json_is_object(a)) {
+		const char *k;
+		json_t *v;
+		if (json_object_size(a) != json_object_size(b))
+			return 0;
+		json_object_foreach((json_t *)a, k, v) {
+			json_t *w = json_object_get(b, k);
+			if (!w || !same_json(v, w))
+				return 0;
+		}
+		return 1;
+	}
+	return json_equal((json_t *)a, (json_t *)b);
+}
+
+static json_t *load_json(const char *path, lm_status *st)
+{
+	char *buf;
+	size_t n;
+	if (read_file(path, &buf, &n, st))
+		return NULL;
+	json_error_t err;
+	json_t *root = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &err);
+	free(buf);
+	if (!root)
+		lm_fail(st, LM_EDATA, "%s: line %d column %d: %s", path, err.line, err.column, err.text);
+	else if (!json_is_object(root)) {
+		json_decref(root);
+		root = NULL;
+		lm_fail(st, LM_EDATA, "%s: top level: expected an object", path);
+	}
+	return root;
+}
+
+int lm_config_check_base(const char *path, const char *base_path, lm_status *st)
+{
+	json_t *a = load_json(path, st), *b = a ? load_json(base_path, st) : NULL;
+	int rc = a && b ? 0 : st->code;
+	for (size_t i = 0; !rc && i < sizeof base_keys / sizeof *base_keys; i++) {
+		json_t *va = json_object_get(a, base_keys[i]), *vb = json_object_get(b, base_keys[i]);
+		if (!va && !vb)
+			continue;
+		if (va && vb && same_json(va, vb))
+			continue;
+		char *sa = va ? json_dumps(va, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+		char *sb = vb ? json_dumps(vb, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+		rc = lm_fail(st, LM_EDATA, "%s: %s: %s here, %s in the base model's %s", path, base_keys[i],
+			     sa ? sa : "absent", sb ? sb : "absent", base_path);
+		free(sa);
+		free(sb);
+	}
+	json_decref(a);
+	json_decref(b);
 	return rc;
 }

@@ -10,6 +10,7 @@
 
 #define LM_MAX_EOS 8
 #define LM_TEMPLATE_MAX 512
+#define LM_PATH_MAX 1024
 
 typedef struct lm_config {
 	/* backbone: Hugging Face LlamaConfig keys */
@@ -37,7 +38,12 @@ typedef struct lm_config {
 	int bom_token_id, eom_token_id;
 	int max_motion_tokens;
 	char t2m_template[LM_TEMPLATE_MAX]; /* contains "{prompt}" */
-	char m2t_template[LM_TEMPLATE_MAX]; /* contains "{motion}" */
+	char m2t_template[LM_TEMPLATE_MAX]; /* contains "{motion}", and "{prompt}" at most once */
+	char m2t_prompt[LM_TEMPLATE_MAX];   /* llamo.m2t_prompt: the default {prompt}; "" when the
+	                                     * template has none */
+	char base_model[LM_PATH_MAX];       /* llamo.base_model: the text-only model directory that
+	                                     * holds the text branch and tokenizer, as written (relative
+	                                     * to this model's directory, or absolute); "" when none */
 } lm_config;
 
 /* Parses path into c and checks consistency (hidden = heads*head_dim is not required, heads
@@ -46,4 +52,13 @@ typedef struct lm_config {
 int lm_config_load(lm_config *c, const char *path, lm_status *st);
 /* The same from a string (name is used in messages). */
 int lm_config_parse(lm_config *c, const char *json, size_t len, const char *name, lm_status *st);
+/* A motion model over a base model (llamo.base_model, docs/model-format.md 1): the Llama keys of
+ * config.json at path (model_type, vocab_size, hidden_size, intermediate_size, num_hidden_layers,
+ * num_attention_heads, num_key_value_heads, head_dim, hidden_act, rms_norm_eps, rope_theta,
+ * rope_scaling, attention_bias, mlp_bias, tie_word_embeddings, max_position_embeddings,
+ * bos_token_id, eos_token_id) must equal those of base_path key by key: absent in both, or equal
+ * values (numbers by value, 32 == 32.0). Errors: LM_EDATA naming the first key that differs and
+ * both values ("m/config.json: rope_theta: 10000 here, 100000 in the base model's
+ * b/config.json"), LM_ENOINPUT / LM_EIO / LM_EDATA for a file that cannot be read or parsed. */
+int lm_config_check_base(const char *path, const char *base_path, lm_status *st);
 #endif

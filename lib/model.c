@@ -38,6 +38,54 @@ static int load_normalization(lm_model *m, lm_status *st)
 	return rc;
 }
 
+/* llamo.base_model: m->text_dir = the base directory (relative to m->dir unless absolute), which
+ * must exist and hold a text-only model whose Llama keys are those of `config` (this model's
+ * config.json path). */
+static int resolve_base(lm_model *m, const char *config, lm_status *st)
+{
+	const char *b = m->cfg.base_model;
+	int n = b[0] == '/' ? snprintf(m->text_dir, sizeof m->text_dir, "%s", b)
+			    : snprintf(m->text_dir, sizeof m->text_dir, "%s/%s", m->dir, b);
+	if (n >= (int)sizeof m->text_dir)
+		return lm_fail(st, LM_EDATA, "%s: llamo.base_model: the path is too long", config);
+	struct stat sb;
+	if (stat(m->text_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return lm_fail(st, LM_ENOINPUT, "%s: llamo.base_model: base model directory %s not found (make smollm2 "
+			       "imports models/smollm2-135m-instruct)", config, m->text_dir);
+	char p[4200];
+	lm_config base;
+	path_in(p, sizeof p, m->text_dir, "config.json");
+	if (lm_config_load(&base, p, st))
+		return st->code;
+	if (base.has_motion)
+		return lm_fail(st, LM_EDATA, "%s: llamo.base_model: %s is not a text-only model (it has a llamo section)",
+			       config, m->text_dir);
+	return lm_config_check_base(config, p, st);
+}
+
+/* A model with a base holds no text tensor, tokenizer or chat format of its own (which would be
+ * used, this one or the base's, would be ambiguous). */
+static int check_motion_only(const lm_model *m, lm_status *st)
+{
+	char p[4200];
+	const char *own[] = {"tokenizer.json", "chat.json"};
+	for (int k = 0; k < 2; k++) {
+		path_in(p, sizeof p, m->dir, own[k]);
+		struct stat sb;
+		if (stat(p, &sb) == 0)
+			return lm_fail(st, LM_EDATA, "%s: a model with llamo.base_model uses the base's %s (%s); "
+				       "remove this one", p, own[k], m->text_dir);
+	}
+	for (int i = 0; m->sf && i < lm_st_count(m->sf); i++) {
+		const char *name = lm_st_at(m->sf, i)->name;
+		if (strncmp(name, "model.", 6) == 0 || strncmp(name, "lm_head.", 8) == 0)
+			return lm_fail(st, LM_EDATA, "%s: tensor '%s': a text-branch tensor in a model with "
+				       "llamo.base_model (the text branch comes from %s)", lm_st_name(m->sf), name,
+				       m->text_dir);
+	}
+	return 0;
+}
+
 int lm_model_load(lm_model **out, const char *dir, const lm_backend *be, unsigned parts, lm_status *st)
 {
 	*out = NULL;
@@ -54,6 +102,10 @@ int lm_model_load(lm_model **out, const char *dir, const lm_backend *be, unsigne
 	path_in(p, sizeof p, dir, "config.json");
 	if ((rc = lm_config_load(&m->cfg, p, st)))
 		goto fail;
+	snprintf(m->text_dir, sizeof m->text_dir, "%s", dir);
+	int based = m->cfg.base_model[0] != 0;
+	if (based && (rc = resolve_base(m, p, st)))
+		goto fail;
 	if (!m->cfg.has_motion && (parts & (LM_PART_HEADS | LM_PART_VAE | LM_PART_SKELETON))) {
 		rc = lm_fail(st, LM_EDATA, "%s: a text-only model (no llamo section): it has no motion parts", p);
 		goto fail;
@@ -63,7 +115,15 @@ int lm_model_load(lm_model **out, const char *dir, const lm_backend *be, unsigne
 		if ((rc = lm_st_open(&m->sf, p, st)))
 			goto fail;
 	}
-	if ((parts & LM_PART_BACKBONE) && (rc = lm_backbone_load(&m->bb, &m->cfg, m->sf, be, st)))
+	if (based && (rc = check_motion_only(m, st)))
+		goto fail;
+	if (based && (parts & LM_PART_BACKBONE)) {
+		path_in(p, sizeof p, m->text_dir, "model.safetensors");
+		if ((rc = lm_st_open(&m->base_sf, p, st)))
+			goto fail;
+	}
+	if ((parts & LM_PART_BACKBONE) &&
+	    (rc = lm_backbone_load_split(&m->bb, &m->cfg, based ? m->base_sf : m->sf, m->sf, be, st)))
 		goto fail;
 	m->parts |= parts & LM_PART_BACKBONE;
 	if ((parts & LM_PART_HEADS) && (rc = lm_heads_load(&m->heads, &m->cfg, m->sf, be, st)))
@@ -77,7 +137,7 @@ int lm_model_load(lm_model **out, const char *dir, const lm_backend *be, unsigne
 			goto fail;
 	}
 	if (parts & LM_PART_TOKENIZER) {
-		path_in(p, sizeof p, dir, "tokenizer.json");
+		path_in(p, sizeof p, m->text_dir, "tokenizer.json");
 		if ((rc = lm_tokenizer_load(&m->tok, p, st)))
 			goto fail;
 		if (lm_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size) {
@@ -119,6 +179,8 @@ void lm_model_free(lm_model *m)
 	lm_tokenizer_free(m->tok);
 	if (m->sf)
 		lm_st_close(m->sf);
+	if (m->base_sf)
+		lm_st_close(m->base_sf);
 	free(m->mean);
 	free(m->std);
 	free(m);
@@ -480,23 +542,49 @@ int lm_chat_reply(const lm_model *m, const lm_chat *chat, const char *system, co
 	return rc;
 }
 
+/* s[0..len) with "{prompt}" (if there) replaced by prompt; malloc'd, NULL when out of memory. */
+static char *put_prompt(const char *s, size_t len, const char *prompt)
+{
+	char *part = strndup(s, len), *at = part ? strstr(part, "{prompt}") : NULL;
+	if (!at)
+		return part;
+	size_t n = strlen(part) - strlen("{prompt}") + strlen(prompt);
+	char *out = malloc(n + 1);
+	if (out)
+		snprintf(out, n + 1, "%.*s%s%s", (int)(at - part), part, prompt, at + strlen("{prompt}"));
+	free(part);
+	return out;
+}
+
 int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, char **text,
 		   int32_t **ids_out, int *nids, lm_status *st)
+{
+	return lm_m2t_caption_prompt(m, latents, n, NULL, max_new, text, ids_out, nids, st);
+}
+
+int lm_m2t_caption_prompt(const lm_model *m, const float *latents, int n, const char *prompt, int max_new,
+			  char **text, int32_t **ids_out, int *nids, lm_status *st)
 {
 	const lm_config *c = &m->cfg;
 	const lm_backend *be = m->be;
 	int H = c->hidden_size, L = c->latent_dim;
 	*text = NULL;
 	const char *tpl = c->m2t_template, *at = strstr(tpl, "{motion}");
-	char *prefix = strndup(tpl, at ? (size_t)(at - tpl) : strlen(tpl));
-	const char *suffix = at ? at + strlen("{motion}") : "";
+	if (prompt && !strstr(tpl, "{prompt}"))
+		return lm_fail(st, LM_EUSAGE, "the model's m2t_template has no {prompt}: it takes no instruction");
+	if (!prompt)
+		prompt = c->m2t_prompt;
+	/* split at {motion} first, so that a prompt holding "{motion}" is only text */
+	size_t npre_text = at ? (size_t)(at - tpl) : strlen(tpl);
+	char *prefix = put_prompt(tpl, npre_text, prompt);
+	char *suffix = at ? put_prompt(at + strlen("{motion}"), strlen(at + strlen("{motion}")), prompt) : strdup("");
 	int32_t *pre = NULL, *suf = NULL, *gen = NULL;
 	int npre = 0, nsuf = 0, ngen = 0, rc = 0;
 	/* backend: the last state (H), the latents (n, L) and their embeddings (n, H) */
 	float *h = be->alloc(H);
 	float *z = be->alloc((size_t)(n > 0 ? n : 1) * L), *emb = be->alloc((size_t)(n > 0 ? n : 1) * H);
 	lm_kv_cache kv = {0};
-	if (!prefix || !h || !z || !emb) {
+	if (!prefix || !suffix || !h || !z || !emb) {
 		rc = lm_fail(st, LM_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -545,6 +633,7 @@ done:
 		if (dev[k])
 			be->release(dev[k]);
 	free(prefix);
+	free(suffix);
 	free(pre);
 	free(suf);
 	free(gen);

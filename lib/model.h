@@ -28,10 +28,13 @@ enum {
 
 typedef struct lm_model {
 	char dir[4096];
+	char text_dir[4096]; /* where the text branch, tokenizer.json and chat.json come from: the
+	                      * base model (llamo.base_model, resolved), else dir */
 	unsigned parts;
 	lm_config cfg;
 	const lm_backend *be;
-	lm_safetensors *sf;
+	lm_safetensors *sf;      /* dir/model.safetensors */
+	lm_safetensors *base_sf; /* text_dir/model.safetensors when that is another directory */
 	lm_backbone bb;
 	lm_heads heads;
 	lm_vae vae;
@@ -40,8 +43,13 @@ typedef struct lm_model {
 	float *mean, *std; /* (F) host: feature normalization */
 } lm_model;
 
-/* Loads config.json and the requested parts of dir. Errors name the file and what is wrong:
- * LM_ENOINPUT (missing directory or file), LM_EDATA (bad config, tensor, tokenizer, skeleton),
+/* Loads config.json and the requested parts of dir. A model with llamo.base_model takes its text
+ * branch (model.*, lm_head), tokenizer.json and chat.json from that text-only directory, after
+ * checking that the Llama keys of both configs agree (lm_config_check_base); its own
+ * model.safetensors holds the motion side only. Errors name the file and what is wrong:
+ * LM_ENOINPUT (missing directory or file; a missing base names it, with the hint `make
+ * smollm2`), LM_EDATA (bad config, tensor, tokenizer, skeleton; a base that is not text-only or
+ * whose Llama keys differ; a text tensor, tokenizer.json or chat.json in a model with a base),
  * LM_ENOMEM. */
 LM_API int lm_model_load(lm_model **m, const char *dir, const lm_backend *be, unsigned parts, lm_status *st);
 LM_API void lm_model_free(lm_model *m);
@@ -163,7 +171,14 @@ struct lm_chat;
 int lm_chat_reply(const lm_model *m, const struct lm_chat *chat, const char *system, const char *user,
 		  const lm_text_opts *o, lm_token_fn on_token, void *ctx, int32_t **ids, int *n, lm_status *st);
 
-/* Motion to text (4.7): greedy caption of n latents (n, L). *text malloc'd. */
+/* Motion to text (4.7): greedy caption of n latents (n, L), the instruction {prompt} of the
+ * m2t_template being the config's m2t_prompt. *text malloc'd; *ids (may be NULL; malloc'd) and
+ * *nids receive the caption's token ids. */
 LM_API int lm_m2t_caption(const lm_model *m, const float *latents, int n, int max_new, char **text,
 		   int32_t **ids, int *nids, lm_status *st);
+/* The same with the instruction prompt (NULL: the config's m2t_prompt) in place of {prompt}.
+ * Errors: LM_EUSAGE when prompt is given and the template has no {prompt}; those of the
+ * backbone and the tokenizer (bad UTF-8 in prompt: LM_EDATA), LM_ENOMEM. */
+int lm_m2t_caption_prompt(const lm_model *m, const float *latents, int n, const char *prompt, int max_new,
+			  char **text, int32_t **ids, int *nids, lm_status *st);
 #endif

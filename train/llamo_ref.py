@@ -69,6 +69,8 @@ class Config:
 		self.bom_token_id, self.eom_token_id = m["bom_token_id"], m["eom_token_id"]
 		self.max_motion_tokens = m["max_motion_tokens"]
 		self.t2m_template, self.m2t_template = m["t2m_template"], m["m2t_template"]
+		self.m2t_prompt = m.get("m2t_prompt")   # the default {prompt} of m2t_template
+		self.base_model = m.get("base_model")   # text-only base directory (docs 1), or None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -592,6 +594,105 @@ class PlainLlama(nn.Module):
 # The whole model
 
 
+# ---------------------------------------------------------------------------------------------
+# A motion model over a base model, and the LoRA-stored twin (docs/model-format.md 1, 3.1)
+
+TEXT_PREFIXES = ("model.", "lm_head.")
+MOTION_PREFIXES = ("motion_model.", "motion_adapter.", "motion_projector.", "flow_head.", "exit_head.", "vae.")
+TWIN_PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+		    "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+_FORMATS = {torch.float32: (23, -126), torch.float16: (10, -14), torch.bfloat16: (7, -126)}
+
+
+def round_f64(x, dtype):
+	"""float64 x rounded to nearest, ties to even, into dtype (float32, float16, bfloat16) in ONE
+	rounding (docs 3.1): with |x| = m 2^e (m in [1, 2)), e raised to the format's least normal
+	exponent, q = 2^(e - mantissa bits), the value is round(x / q) * q. (x.to(float16) would round
+	twice, through float32, as torch converts double to half.)"""
+	mant, emin = _FORMATS[dtype]
+	_, e = torch.frexp(x)                       # |x| = f 2^e with f in [0.5, 1)
+	e = torch.clamp(e.to(torch.int64) - 1, min=emin)
+	scale = torch.exp2((mant - e).to(torch.float64))  # exact powers of two
+	r = torch.round(x * scale) / scale          # torch.round: half to even; both steps exact
+	return r.to(dtype)                          # exact: r is a value of dtype (or beyond its range: inf)
+
+
+def merge_lora(w_text, a, b):
+	"""The twin projection stored as lora_A = a (r, in) and lora_B = b (out, r) over the text weight
+	w_text (out, in): W = w_text + b a in float64, element by element acc = w; acc += b[:, k] a[k]
+	for k = 0..r-1 in order (each product exact), rounded once to w_text.dtype (round_f64)."""
+	out, inn = w_text.shape
+	r = a.shape[0]
+	if a.dim() != 2 or b.dim() != 2 or r < 1 or a.shape[1] != inn or tuple(b.shape) != (out, r):
+		raise ValueError(f"lora_A {tuple(a.shape)} / lora_B {tuple(b.shape)} do not fit a weight {tuple(w_text.shape)}")
+	acc = w_text.detach().to(torch.float64).clone()
+	a64, b64 = a.detach().to(torch.float64), b.detach().to(torch.float64)
+	for k in range(r):
+		acc += b64[:, k:k + 1] * a64[k:k + 1, :]
+	return round_f64(acc, w_text.dtype)
+
+
+def merge_twin(sd, text):
+	"""sd (the motion tensors) with every twin projection stored as .lora_A / .lora_B replaced by its
+	merged .weight over text (the text tensors, model.*). Returns a new dict."""
+	sd = dict(sd)
+	for name in [n for n in sd if n.endswith(".lora_A")]:
+		proj = name[:-len(".lora_A")]
+		if proj + ".lora_B" not in sd:
+			raise ValueError(f"{name} without {proj}.lora_B")
+		if proj + ".weight" in sd:
+			raise ValueError(f"{proj} stored both full and as lora_A / lora_B")
+		w = text["model." + proj[len("motion_model."):] + ".weight"]
+		sd[proj + ".weight"] = merge_lora(w, sd.pop(name), sd.pop(proj + ".lora_B"))
+	left = [n for n in sd if n.endswith(".lora_B")]
+	if left:
+		raise ValueError(f"{left[0]} without its lora_A")
+	return sd
+
+
+def save_motion_dir(out_dir, tensors, llamo_cfg, base_dir, normalization, skeleton_path):
+	"""Writes a motion model over the text-only model base_dir (docs/model-format.md 1):
+	config.json = the base's config.json keys + {"llamo": llamo_cfg with base_model = base_dir
+	relative to out_dir}; model.safetensors = tensors (motion-side names only: motion_model.*,
+	motion_adapter.*, motion_projector.*, flow_head.*, exit_head.*, vae.*; a twin projection as
+	.weight or as .lora_A [r, in] / .lora_B [out, r]), in their own dtypes;
+	normalization.safetensors = normalization["mean"], ["std"] (F32); skeleton.bvh copied from
+	skeleton_path. No tokenizer: the base's is used."""
+	with open(os.path.join(base_dir, "config.json")) as f:
+		raw = json.load(f)
+	if "llamo" in raw:
+		raise ValueError(f"{base_dir}: not a text-only model (its config.json has a llamo object)")
+	for name, t in tensors.items():
+		if name.startswith(TEXT_PREFIXES) or not name.startswith(MOTION_PREFIXES):
+			raise ValueError(f"tensor '{name}': not a motion-side tensor (the text branch is the base's)")
+		if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+			raise ValueError(f"tensor '{name}': a value that is not finite (the C loader refuses it)")
+	for name in tensors:
+		if ".lora_" not in name:
+			continue
+		proj, kind = name.rsplit(".", 1)
+		if kind not in ("lora_A", "lora_B") or not proj.startswith("motion_model.layers.") or \
+		   not proj.endswith(TWIN_PROJECTIONS):
+			raise ValueError(f"tensor '{name}': only the twin's projections may be stored as LoRA")
+		other = proj + (".lora_B" if kind == "lora_A" else ".lora_A")
+		if other not in tensors or proj + ".weight" in tensors:
+			raise ValueError(f"tensor '{name}': want {proj}.lora_A and .lora_B, and no {proj}.weight")
+	os.makedirs(out_dir, exist_ok=True)
+	cfg = dict(llamo_cfg)
+	cfg["base_model"] = os.path.relpath(os.path.abspath(base_dir), os.path.abspath(out_dir))
+	raw["llamo"] = cfg
+	with open(os.path.join(out_dir, "config.json"), "w") as f:
+		json.dump(raw, f, indent=2)
+		f.write("\n")
+	st.save(os.path.join(out_dir, "model.safetensors"),
+		{n: t.detach().contiguous() for n, t in tensors.items()}, {"format": "pt"})
+	st.save(os.path.join(out_dir, "normalization.safetensors"),
+		{"mean": normalization["mean"].float().contiguous(), "std": normalization["std"].float().contiguous()})
+	dst = os.path.join(out_dir, "skeleton.bvh")
+	if os.path.abspath(skeleton_path) != os.path.abspath(dst):
+		shutil.copyfile(skeleton_path, dst)
+
+
 class LlamoModel(nn.Module):
 	"""state_dict() keys are exactly the tensor names of docs/model-format.md section 3."""
 
@@ -672,6 +773,16 @@ class LlamoModel(nn.Module):
 		i = tpl.index(key)
 		return tpl[:i], tpl[i + len(key):]
 
+	def m2t_texts(self, prompt=None):
+		"""4.7: m2t_template split at {motion} into (prefix, suffix) texts, then {prompt} in either
+		replaced by prompt (None: the config's m2t_prompt)."""
+		tpl = self.cfg.m2t_template
+		if prompt is not None and "{prompt}" not in tpl:
+			raise ValueError("m2t_template has no {prompt}")
+		prompt = self.cfg.m2t_prompt if prompt is None else prompt
+		pre, suf = self.split_template(tpl, "{motion}")
+		return pre.replace("{prompt}", prompt or "", 1), suf.replace("{prompt}", prompt or "", 1)
+
 	@torch.no_grad()
 	def generate_t2m(self, cond_ids, uncond_ids, seed, scale=None, steps=None, max_tokens=None,
 			 record=None):
@@ -737,11 +848,20 @@ class LlamoModel(nn.Module):
 		with open(os.path.join(path, "config.json")) as f:
 			m = cls(Config(json.load(f)))
 		sd, _ = st.load(os.path.join(path, "model.safetensors"))
+		text_dir = path
+		if m.cfg.base_model:  # the text branch and tokenizer from the base (docs 1)
+			text_dir = os.path.join(path, m.cfg.base_model)
+			bad = [n for n in sd if n.startswith(TEXT_PREFIXES)]
+			if bad:
+				raise ValueError(f"{path}: tensor '{bad[0]}': a text tensor in a model with base_model")
+			text, _ = st.load(os.path.join(text_dir, "model.safetensors"))
+			sd.update(text)
+		sd = merge_twin(sd, sd)
 		sd = {k: v.float() for k, v in sd.items()}
 		m.load_state_dict(sd, strict=True)
 		ns, _ = st.load(os.path.join(path, "normalization.safetensors"))
 		m.mean, m.std = ns["mean"].float(), ns["std"].float()
-		tp = os.path.join(path, "tokenizer.json")
+		tp = os.path.join(text_dir, "tokenizer.json")
 		m.tokenizer_path = tp if os.path.exists(tp) else None
 		sp = os.path.join(path, "skeleton.bvh")
 		m.skeleton_path = sp if os.path.exists(sp) else None
