@@ -330,29 +330,35 @@ class Stack:
 		"""a (N, in) rows; the text product for every row, + a A^T B^T on the motion rows mi."""
 		y = F.linear(a, w)
 		if lora is not None and mi is not None and mi.numel():
-			d = F.linear(F.linear(a[mi], lora.lora_A), lora.lora_B)
-			y = y.index_add(0, mi, d.to(y.dtype))
+			d = F.linear(F.linear(a[mi], lora.lora_A.to(w.dtype)), lora.lora_B.to(w.dtype))
+			y = y.index_add(0, mi, d)
 		return y
 
 	def segment(self, x, motion, pos, past=None, past_valid=None):
 		"""x (B, T, H) inputs; motion (B, T) bool (None: text only); pos (B, T) positions;
 		past: per layer (K, V) (B, nkv, Tp, hd) after RoPE, past_valid (B, Tp) bool ->
-		(pre-norm output (B, T, H), this segment's [(K, V)])."""
+		(pre-norm output (B, T, H), this segment's [(K, V)]).
+		The residual stream and the norms are f32; everything else runs in the dtype of the
+		frozen weights (bf16 for training: no mixed-dtype elementwise ops, which are slow on the
+		CPU; f32 for --check, where this is llamo_ref's arithmetic). GQA without copying K/V:
+		the rep query heads of one kv head are stacked along the rows."""
 		cfg = self.cfg
 		B, T, H = x.shape
 		nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
 		rep = nh // nkv
+		cdt = self.text["layers"][0]["q_proj"].dtype
 		cos, sin = self.rope(pos)
+		cos, sin = cos.to(cdt), sin.to(cdt)
 		allowed = torch.ones(T, T, dtype=torch.bool).tril()[None].expand(B, T, T)
 		if past is not None:
 			allowed = torch.cat([past_valid[:, None, :].expand(B, T, past_valid.shape[1]), allowed], -1)
-		mask = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))[:, None]
+		mask = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))[:, None, None]  # (B, 1, 1, T, Tall)
 		mi = motion.reshape(-1).nonzero().squeeze(1) if motion is not None else None
 		tw = self.m.motion_model.layers
 		kvs = []
 		for l, lt in enumerate(self.text["layers"]):
 			lm = tw[l]
-			a = self.norm(x, motion, lt["input_layernorm"], lm.input_layernorm.weight).reshape(B * T, H)
+			a = self.norm(x, motion, lt["input_layernorm"], lm.input_layernorm.weight).reshape(B * T, H).to(cdt)
 			q = self.lin(a, lt["q_proj"], lm.self_attn.q_proj, mi).view(B, T, nh, hd).transpose(1, 2)
 			k = self.lin(a, lt["k_proj"], lm.self_attn.k_proj, mi).view(B, T, nkv, hd).transpose(1, 2)
 			v = self.lin(a, lt["v_proj"], lm.self_attn.v_proj, mi).view(B, T, nkv, hd).transpose(1, 2)
@@ -360,17 +366,17 @@ class Stack:
 			k = k * cos + torch.cat((-k[..., hd // 2:], k[..., :hd // 2]), -1) * sin
 			kvs.append((k, v))
 			if past is not None:
-				k = torch.cat([past[l][0].to(k.dtype), k], 2)
-				v = torch.cat([past[l][1].to(v.dtype), v], 2)
-			k = k.repeat_interleave(rep, dim=1)
-			v = v.repeat_interleave(rep, dim=1)
-			p = torch.softmax(torch.matmul(q, k.transpose(2, 3)) * hd ** -0.5 + mask, -1, dtype=torch.float32)
-			o = torch.matmul(p.to(v.dtype), v).transpose(1, 2).reshape(B * T, nh * hd)
-			x = x + self.lin(o, lt["o_proj"], lm.self_attn.o_proj, mi).view(B, T, H)
-			b = self.norm(x, motion, lt["post_attention_layernorm"], lm.post_attention_layernorm.weight).reshape(B * T, H)
+				k = torch.cat([past[l][0].to(cdt), k], 2)
+				v = torch.cat([past[l][1].to(cdt), v], 2)
+			qg = q.reshape(B, nkv, rep * T, hd)                                  # head h = kv head h // rep
+			sc = torch.matmul(qg, k.transpose(2, 3)).float().view(B, nkv, rep, T, -1)
+			p = torch.softmax(sc * hd ** -0.5 + mask, -1, dtype=torch.float32).to(cdt)
+			o = torch.matmul(p.view(B, nkv, rep * T, -1), v).view(B, nh, T, hd).transpose(1, 2).reshape(B * T, nh * hd)
+			x = x + self.lin(o, lt["o_proj"], lm.self_attn.o_proj, mi).view(B, T, H).float()
+			b = self.norm(x, motion, lt["post_attention_layernorm"], lm.post_attention_layernorm.weight).reshape(B * T, H).to(cdt)
 			g = self.lin(b, lt["gate_proj"], lm.mlp.gate_proj, mi)
 			u = self.lin(b, lt["up_proj"], lm.mlp.up_proj, mi)
-			x = x + self.lin(F.silu(g) * u, lt["down_proj"], lm.mlp.down_proj, mi).view(B, T, H)
+			x = x + self.lin(F.silu(g) * u, lt["down_proj"], lm.mlp.down_proj, mi).view(B, T, H).float()
 		return x, kvs
 
 	def final(self, x, motion):
