@@ -573,6 +573,7 @@ def check(a):
 	cfgd = make_config()
 	text, sd = load_text(BASE, torch.float32)
 	tok = Tok()
+	torch.manual_seed(0)
 	m = Motion(llamo_ref.Config(cfgd))
 	init_motion(m, text)
 	g = torch.Generator().manual_seed(1)
@@ -596,6 +597,10 @@ def check(a):
 	with torch.no_grad():
 		h_bom, h, ids, lat, motion = tr.forward(seqs)
 	t_batch = time.time() - t0
+	with torch.no_grad():     # the f32 noise floor: the same code, sequence 0 alone instead of in the batch
+		_, h0, _, _, _ = tr.forward(seqs[:1])
+	n0 = len(seqs[0]["z"])
+	floor = float((h[0, :n0] - h0[0, :n0]).norm() / h0[0, :n0].norm())
 	# the reference: llamo_ref.LlamoModel with the text weights as imported (F16 -> f32) and the
 	# twin merged: W_text + B A (float64 product, rounded to f32)
 	ref = llamo_ref.LlamoModel(llamo_ref.Config(cfgd))
@@ -634,7 +639,8 @@ def check(a):
 			err = float((lg_m - lg_r).norm() / lg_r.norm())
 			worst = max(worst, err)
 			print("# seq %d answer logits relative error %.2e" % (b, err))
-	print("# batched forward %.1f s, reference %.1f s" % (t_batch, time.time() - t0))
+	print("# batched forward %.1f s, reference %.1f s; f32 noise floor (sequence 0 alone vs in the batch, "
+	      "same code) %.2e" % (t_batch, time.time() - t0, floor))
 	with torch.no_grad():
 		xx, tt, cc = torch.randn(8, 32, generator=g), torch.rand(8, generator=g), torch.randn(8, 256, generator=g)
 		for p_ in m.flow_head.parameters():
@@ -713,8 +719,9 @@ def train(a):
 	cfg = llamo_ref.Config(cfgd)
 	text, _ = load_text(BASE, torch.float32 if a.f32 else torch.bfloat16)
 	tok = Tok()
+	torch.manual_seed(a.seed)       # LoRA A's init
 	m = Motion(cfg)
-	src = init_motion(m, text)
+	src = init_motion(m, text, seed=a.seed)
 	train_llamo.MIRROR = a.mirror
 	data = train_llamo.MotionData()
 	rng = random.Random(a.seed)
