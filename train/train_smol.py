@@ -1,9 +1,14 @@
 """train_smol.py: trains the LLaMo model whose text branch is SmolLM2-135M-Instruct (issue 11).
 
-    /usr/bin/python3 train_smol.py --check                       # training forward == llamo_ref (f32)
-    /usr/bin/python3 train_smol.py --steps 6000 --minutes 60     # train (checkpoint in /tmp/llamo-smol)
-    /usr/bin/python3 train_smol.py --steps 6000 --minutes 60 --resume
-    /usr/bin/python3 train_smol.py --export ../models/smol       # a model directory from the checkpoint
+    /usr/bin/python3 train_smol.py --check                           # training forward == llamo_ref (f32)
+    /usr/bin/python3 train_smol.py --mirror --stage s1               # 300 steps, adapter and heads
+    /usr/bin/python3 train_smol.py --mirror --stage s2 --init s1 --minutes 150   # 5200 steps, everything
+    /usr/bin/python3 train_smol.py --mirror --stage s2 --resume --minutes 150    # (next session)
+    /usr/bin/python3 train_smol.py --mirror --stage s3 --init s2     # 500 steps, head annealing
+    /usr/bin/python3 train_smol.py --export ../models/smol           # a model directory from s3
+
+Checkpoints in $LLAMO_SMOL_CKPT (/tmp/llamo-smol/<stage>.pt: weights, optimizer, step, rngs),
+log in train/runs/smol/log.txt; train/runs/smol/README.md has the recipe and the measurements.
 
 The model (docs/model-format.md, paper arXiv 2602.12370):
   text branch  SmolLM2-135M-Instruct exactly as `make smollm2` imports it (F16, 30 layers, hidden
@@ -523,7 +528,7 @@ class Trainer:
 			h = self.stack.final(x, motion).float()
 		return h_bom, h, ids, lat, motion
 
-	def losses(self, seqs, aug=0.0, exit_pos_weight=4.0, flow_mul=1):
+	def losses(self, seqs, aug=0.0, exit_pos_weight=4.0, flow_mul=1, want=("flow", "exit", "lm")):
 		h_bom, h, ids, lat, motion = self.forward(seqs, aug)
 		fc, fz, ex, ey, lh, ly = [], [], [], [], [], []
 		for b, s in enumerate(seqs):
@@ -542,7 +547,7 @@ class Trainer:
 				ly.append(ids[b, T - k:T])
 		out = {}
 		with self.autocast():
-			if fc:
+			if fc and "flow" in want:
 				c = self.m.motion_projector(torch.cat(fc)).float()
 				z = torch.cat(fz)
 				if flow_mul > 1:
@@ -551,6 +556,7 @@ class Trainer:
 				noise = torch.randn_like(z)
 				v = flow_forward(self.m.flow_head, (1 - t[:, None]) * noise + t[:, None] * z, t, c)
 				out["flow"] = F.mse_loss(v, z - noise)
+			if ex and "exit" in want:
 				x = torch.cat(ex)
 				for i, l in enumerate(self.m.exit_head.layers):
 					x = l(x)
@@ -558,7 +564,7 @@ class Trainer:
 						x = F.silu(x)
 				out["exit"] = F.binary_cross_entropy_with_logits(x.float().squeeze(-1), torch.cat(ey),
 										 pos_weight=torch.tensor(exit_pos_weight))
-			if lh:
+			if lh and "lm" in want:
 				logits = F.linear(torch.cat(lh), self.text["emb_lm"]).float()
 				out["lm"] = F.cross_entropy(logits, torch.cat(ly))
 		return out
@@ -672,15 +678,30 @@ def cosine_lr(step, total, base, warm):
 	return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
 
-def param_groups(m, lr):
-	"""LoRA and twin norms at lr, the heads at 3 lr (the flow head, started from the default model's,
-	at 1.5 lr)."""
+HEADS = ("motion_adapter.", "motion_projector.", "flow_head.", "exit_head.")
+# The paper's Table 1 as train_llamo.py runs it: s1 aligns the adapter and heads with the twin
+# frozen (= the text branch); s2 trains everything (the joint stage, the bulk of the steps); s3
+# anneals the adapter and heads on text to motion only, backbone frozen.
+STAGES = {
+	"s1": {"train": HEADS, "mix": MIX, "want": ("flow", "exit", "lm"), "lr": 3e-4, "warmup": 50, "aug": 1.0, "steps": 300},
+	"s2": {"train": ("motion_model.",) + HEADS, "mix": MIX, "want": ("flow", "exit", "lm"), "lr": 2e-4, "warmup": 100, "aug": 1.0, "steps": 5200},
+	"s3": {"train": HEADS, "mix": {"t2m": 1.0, "caption": 0.0, "question": 0.0}, "want": ("flow", "exit"),
+	       "lr": 3e-5, "warmup": 10, "aug": 0.0, "steps": 500},
+}
+
+
+def param_groups(m, lr, trainable):
+	"""The trainable tensors (prefixes `trainable`; the others get requires_grad False): LoRA and
+	twin norms at lr, adapter / projector / exit head at 3 lr, the flow head (started from the
+	default model's) at 1.5 lr."""
 	groups = {"twin": [], "heads": [], "flow": []}
 	for n, p in m.named_parameters():
-		groups["flow" if n.startswith("flow_head.") else "twin" if n.startswith("motion_model.") else "heads"].append(p)
-	return [{"name": "twin", "params": groups["twin"], "base_lr": lr},
-		{"name": "heads", "params": groups["heads"], "base_lr": 3 * lr},
-		{"name": "flow", "params": groups["flow"], "base_lr": 1.5 * lr}]
+		p.requires_grad = n.startswith(trainable)
+		if p.requires_grad:
+			groups["flow" if n.startswith("flow_head.") else "twin" if n.startswith("motion_model.") else "heads"].append(p)
+	return [g for g in ({"name": "twin", "params": groups["twin"], "base_lr": lr},
+			    {"name": "heads", "params": groups["heads"], "base_lr": 3 * lr},
+			    {"name": "flow", "params": groups["flow"], "base_lr": 1.5 * lr}) if g["params"]]
 
 
 def save_ckpt(path, m, opt, step, extra):
@@ -701,16 +722,23 @@ def save_weights(path, m, step, steps):
 	os.replace(tmp, path)
 
 
-def load_motion(m, a):
-	"""Loads --init-weights FILE (safetensors) or the checkpoint --name into m; returns the step."""
-	if getattr(a, "init_weights", None):
-		sd, meta = st.load(a.init_weights)
+def load_motion(m, src):
+	"""Loads src into m: a .safetensors file of save_weights, or a checkpoint name under CKPT;
+	returns (its step, the path)."""
+	if src.endswith(".safetensors"):
+		sd, meta = st.load(src)
 		m.load_state_dict(sd)
-		return int(meta.get("step", 0)), a.init_weights
-	path = os.path.join(CKPT, a.name + ".pt")
+		return int(meta.get("step", 0)), src
+	path = os.path.join(CKPT, src + ".pt")
 	d = torch.load(path)
 	m.load_state_dict(d["motion"])
 	return d["step"], path
+
+
+def sha256(path):
+	import hashlib
+	with open(path, "rb") as f:
+		return hashlib.sha256(f.read()).hexdigest()
 
 
 def train(a):
@@ -727,14 +755,23 @@ def train(a):
 	rng = random.Random(a.seed)
 	random.seed(a.seed + 10)
 	torch.manual_seed(a.seed)
-	groups = param_groups(m, a.lr)
-	opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95), weight_decay=0.0)
+	stage = STAGES[a.stage]
+	lr = a.lr or stage["lr"]
+	warm = stage["warmup"] if a.warmup is None else a.warmup
+	if a.aug is None:
+		a.aug = stage["aug"]
+	if a.steps is None:
+		a.steps = stage["steps"]
+	groups = param_groups(m, lr, stage["train"])
+	opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
 	params = [p for g in groups for p in g["params"]]
-	path = os.path.join(CKPT, a.name + ".pt")
+	name = a.name or a.stage
+	path = os.path.join(CKPT, name + ".pt")
 	step, hist = 0, []
-	if a.init_weights:
-		step, _ = load_motion(m, a)
-		log("init: %s (step %d; optimizer moments start fresh)" % (a.init_weights, step))
+	vae_sha = sha256(VAE)
+	if a.resume_weights:
+		step, _ = load_motion(m, a.resume_weights)
+		log("resume from weights: %s at step %d (optimizer moments start fresh)" % (a.resume_weights, step))
 	elif a.resume:
 		d = torch.load(path)
 		m.load_state_dict(d["motion"])
@@ -744,23 +781,37 @@ def train(a):
 		random.setstate(d["py_global"])
 		torch.set_rng_state(d["torch_rng"])
 		log("resume: %s at step %d" % (path, step))
+		if d["args"].get("vae_sha256", vae_sha) != vae_sha:
+			log("WARNING: %s changed since this run started (latents and VAE may not match)" % VAE)
+	elif a.init:
+		_, src = load_motion(m, a.init)
+		log("stage %s starts from %s" % (a.stage, src))
 	else:
 		log("start: flow head from %s; %d trainable tensors, %.2f M parameters (twin LoRA rank %d: %.2f M)" % (
 			src, len(params), sum(p.numel() for p in params) / 1e6, RANK,
 			sum(p.numel() for n, p in m.named_parameters() if "lora_" in n) / 1e6))
-	log("train: steps %d (schedule), batch %d, lr %g, aug %g, mirror %s, bf16 %s, %d train clips; load %s" % (
-		a.steps, a.batch, a.lr, a.aug, a.mirror, not a.f32, len(data.train), " ".join("%.2f" % x for x in os.getloadavg())))
+	a.vae_sha256 = vae_sha
+	log("train %s (%s): steps %d (schedule), batch %d, lr %g (%s), aug %g, mirror %s, bf16 %s, %d train clips, "
+	    "%d trainable tensors; latents %s, VAE %s sha256 %s; load %s" % (
+		a.stage, name, a.steps, a.batch, lr, ", ".join("%s %g" % (g["name"], g["base_lr"]) for g in groups), a.aug,
+		a.mirror, not a.f32, len(data.train), len(params), train_llamo.LATENTS, VAE, vae_sha[:12],
+		" ".join("%.2f" % x for x in os.getloadavg())))
 	tr = Trainer(cfgd, text, m, tok, bf16=not a.f32)
-	bt = Batcher(data, tok, cfg, rng, batch=a.batch)
+	bt = Batcher(data, tok, cfg, rng, batch=a.batch, mix=stage["mix"])
 	t0 = time.time()
 	t_ck = t0
 	acc, ntok, npost, t_acc = {}, 0, 0, time.time()
 	start = step
+	if step >= a.steps:
+		log("%s is at step %d of %d already: nothing to train" % (path, step, a.steps))
+		if a.weights_out:
+			save_weights(a.weights_out, m, step, a.steps)
+			log("wrote %s (step %d)" % (a.weights_out, step))
 	while step < a.steps:
 		for g in opt.param_groups:
-			g["lr"] = cosine_lr(step, a.steps, g["base_lr"], a.warmup)
+			g["lr"] = cosine_lr(step, a.steps, g["base_lr"], warm)
 		seqs = bt.sample()
-		ls = tr.losses(seqs, aug=a.aug, flow_mul=a.flow_mul)
+		ls = tr.losses(seqs, aug=a.aug, flow_mul=a.flow_mul, want=stage["want"])
 		loss = sum(ls.values())
 		opt.zero_grad(set_to_none=True)
 		loss.backward()
@@ -799,7 +850,7 @@ def export(a):
 	cfgd = make_config()
 	cfg = llamo_ref.Config(cfgd)
 	m = Motion(cfg)
-	step, path = load_motion(m, a)
+	step, path = load_motion(m, a.src)
 	dt = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[a.dtype]
 	tensors = {k: v.detach().to(dt) for k, v in m.state_dict().items()}
 	vae, _ = st.load(VAE)
@@ -825,19 +876,22 @@ def main():
 	ap.add_argument("--check", action="store_true", help="training forward against llamo_ref (f32) and exit")
 	ap.add_argument("--export", metavar="DIR", help="write a model directory from the checkpoint and exit")
 	ap.add_argument("--scale", type=float, default=3.0, help="--export: guidance scale written")
-	ap.add_argument("--name", default="smol", help="checkpoint name under $LLAMO_SMOL_CKPT (/tmp/llamo-smol)")
+	ap.add_argument("--stage", default="s2", choices=sorted(STAGES), help="s1 heads only, s2 joint (default), s3 head annealing")
+	ap.add_argument("--name", help="checkpoint name under $LLAMO_SMOL_CKPT (/tmp/llamo-smol); default the stage")
+	ap.add_argument("--init", metavar="SRC", help="start this stage from a checkpoint name or a --weights-out file (step 0)")
+	ap.add_argument("--from", dest="src", default="s3", metavar="SRC", help="--export: checkpoint name or weights file (default s3)")
 	ap.add_argument("--resume", action="store_true", help="continue the checkpoint (weights, optimizer, step, rngs)")
 	ap.add_argument("--weights-out", metavar="FILE", help="also write the trained tensors (F32 safetensors) at every checkpoint")
-	ap.add_argument("--init-weights", metavar="FILE", help="start from such a file (its step; fresh optimizer); "
-			"--export: export it instead of the checkpoint")
+	ap.add_argument("--resume-weights", metavar="FILE", help="continue from such a file at its step (fresh optimizer): "
+			"another machine, without the /tmp checkpoint")
 	ap.add_argument("--dtype", default="f32", choices=["f32", "bf16", "f16"], help="--export: dtype of the motion-side tensors")
-	ap.add_argument("--steps", type=int, default=6000, help="total steps: the cosine schedule's length")
+	ap.add_argument("--steps", type=int, help="the stage's total steps, the cosine schedule's length (default s1 300, s2 5200, s3 500)")
 	ap.add_argument("--minutes", type=float, default=1e9, help="stop this run after so many minutes (checkpointed)")
 	ap.add_argument("--ckpt-minutes", type=float, default=5.0)
 	ap.add_argument("--batch", type=int, default=16)
-	ap.add_argument("--lr", type=float, default=2e-4)
-	ap.add_argument("--warmup", type=int, default=100)
-	ap.add_argument("--aug", type=float, default=1.0, help="noise augmentation of the motion history (max sigma)")
+	ap.add_argument("--lr", type=float, help="base rate (default per stage: s1 3e-4, s2 2e-4, s3 3e-5)")
+	ap.add_argument("--warmup", type=int, help="default per stage: 50, 100, 10")
+	ap.add_argument("--aug", type=float, help="noise augmentation of the motion history, max sigma (default per stage: 1, 1, 0)")
 	ap.add_argument("--flow-mul", type=int, default=4, help="flow-loss noise draws per latent")
 	ap.add_argument("--mirror", action="store_true", help="also the mirrored clips with mirrored labels")
 	ap.add_argument("--seed", type=int, default=31)
