@@ -362,6 +362,10 @@ def read_answer(kind, text):
 		r, k = bool(set(w) & captions._RUN), bool(set(w) & captions._WALK)
 		return "run" if r and not k else "walk" if k and not r else None
 	if kind == "age":
+		m = re.search(r"\b(\d+)[\s-]*years?[\s-]*old\b", text.lower())
+		if m:       # "20 years old": under 18 young, 60 and over old (CHOICE)
+			n = int(m.group(1))
+			return "young" if n < 18 else "old" if n >= 60 else "adult"
 		if set(w) & _ADULT:
 			return "adult"
 		o, _ = _hits(w, _OLD)
@@ -481,7 +485,10 @@ def check(n=40):
 		("tired", "No, he does not seem tired.", ("walk", "exhausted"), False),
 		("yesno:running", "Yes, the person runs.", ("run", "elderly"), True),
 		("yesno:running", "The person is not running.", ("run", "elderly"), False),
-		("style", "The person walks like an old man.", ("walk", "elderly"), True)]
+		("style", "The person walks like an old man.", ("walk", "elderly"), True),
+		("age", "The apparent age of the person is 20 years old.", ("walk", "active"), True),
+		("age", "About 75 years old.", ("walk", "elderly"), True),
+		("age", "A 10-year-old kid.", ("walk", "normal"), False)]
 	ok(all(is_correct(k, a, lab) == want for k, a, lab, want in free),
 	   "free-form examples: %s" % ", ".join("%s" % (is_correct(k, a, lab) == want) for k, a, lab, want in free))
 	print("1..%d" % tests)

@@ -481,7 +481,7 @@ class Trainer:
 	def autocast(self):
 		return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
 
-	def forward(self, seqs, aug=0.0):
+	def forward(self, seqs, aug=0.0, keep_kv=False):
 		"""-> (h_bom (B, H): final-normed state at [BOM]; h (B, Tq, H): final-normed states of the
 		post segment; post_ids (B, Tq); motion (B, Tq))."""
 		cfg, L = self.cfg, self.cfg.latent_dim
@@ -524,9 +524,44 @@ class Trainer:
 			mi = mflat.nonzero().squeeze(1)
 			za = self.m.motion_adapter(lat_in.reshape(-1, L)[mi]).float()
 			x = x.reshape(B * Tq, -1).index_copy(0, mi, za).view(B, Tq, -1)
-			x, _ = self.stack.segment(x, motion, pos, past, past_valid)
+			x, kv = self.stack.segment(x, motion, pos, past, past_valid)
 			h = self.stack.final(x, motion).float()
+		if keep_kv:   # for decoding: every K/V so far, which of them are real, the next position
+			n = torch.tensor([len(s["z"]) + len(s["post_ids"]) for s in seqs])
+			past = [(torch.cat([pk, k.to(pk.dtype)], 2), torch.cat([pv, v.to(pv.dtype)], 2))
+				for (pk, pv), (k, v) in zip(past, kv)]
+			past_valid = torch.cat([past_valid, torch.arange(Tq)[None] < n[:, None]], 1)
+			return h, n, past, past_valid, S + plen + n
 		return h_bom, h, ids, lat, motion
+
+	@torch.no_grad()
+	def greedy(self, seqs, max_new=40):
+		"""Greedy decoding after each sequence (motion to text, 4.7: argmax, stop on an eos id):
+		-> [new ids without the eos]. Batched, with the K/V kept."""
+		B = len(seqs)
+		h, n, past, past_valid, pos = self.forward(seqs, keep_kv=True)
+		last = h[torch.arange(B), n - 1]
+		out, done = [[] for _ in range(B)], [False] * B
+		eos = set(self.cfg.eos_token_ids)
+		for _ in range(max_new):
+			with self.autocast():
+				nxt = F.linear(last, self.text["emb_lm"]).float().argmax(-1)
+			for b in range(B):
+				if not done[b]:
+					if int(nxt[b]) in eos:
+						done[b] = True
+					else:
+						out[b].append(int(nxt[b]))
+			if all(done):
+				break
+			with self.autocast():
+				x, kv = self.stack.segment(self.text["emb"][nxt][:, None], None, pos[:, None], past, past_valid)
+				last = self.stack.final(x[:, 0], None).float()
+			past = [(torch.cat([pk, k.to(pk.dtype)], 2), torch.cat([pv, v.to(pv.dtype)], 2))
+				for (pk, pv), (k, v) in zip(past, kv)]
+			past_valid = torch.cat([past_valid, torch.ones(B, 1, dtype=torch.bool)], 1)
+			pos = pos + 1
+		return out
 
 	def losses(self, seqs, aug=0.0, exit_pos_weight=4.0, flow_mul=1, want=("flow", "exit", "lm")):
 		h_bom, h, ids, lat, motion = self.forward(seqs, aug)
@@ -843,6 +878,62 @@ def train(a):
 
 
 # ---------------------------------------------------------------------------------------------
+# Motion to text on validation clips (Python side, before the C programs can load this model)
+
+
+def evaluate(a):
+	"""Captions (m2t_prompt) and the held-out questions of questions.eval_items on validation clips
+	(one per label pair and source, up to --eval-clips), greedy, judged by captions.parse_caption
+	(content) and questions.is_correct; prints per kind accuracy and a few answers."""
+	torch.set_num_threads(a.threads)
+	cfgd = make_config()
+	cfg = llamo_ref.Config(cfgd)
+	text, _ = load_text(BASE, torch.float32 if a.f32 else torch.bfloat16)
+	tok = Tok()
+	m = Motion(cfg)
+	step, path = load_motion(m, a.src)
+	train_llamo.MIRROR = False
+	data = train_llamo.MotionData()
+	tr = Trainer(cfgd, text, m, tok, bf16=not a.f32)
+	bt = Batcher(data, tok, cfg, random.Random(0))
+	vi = {}
+	for i in np.nonzero(data.val)[0]:
+		vi.setdefault((int(data.content[i]), int(data.style[i])), i)
+	clips = [vi[k] for k in sorted(vi)][:a.eval_clips]
+	items = []   # (clip, prompt, kind)
+	for i in clips:
+		c, s_ = int(data.content[i]), int(data.style[i])
+		items.append((i, M2T_PROMPT, "caption"))
+		items += [(i, q, k) for q, _, k in questions.eval_items(c, s_)]
+	t0 = time.time()
+	res = {}
+	shown = 0
+	for j in range(0, len(items), a.batch):
+		chunk = items[j:j + a.batch]
+		seqs = [bt.m2t(q, data.clip(i), "") for i, q, _ in chunk]
+		for sq in seqs:                # no answer: drop the eos that m2t() put after it
+			sq["post_ids"] = sq["post_ids"][:-1]
+		outs = tr.greedy(seqs)
+		for (i, q, k), o in zip(chunk, outs):
+			ans = tok.t.decode(o).strip()
+			lab = (int(data.content[i]), int(data.style[i]))
+			ok = captions.parse_caption(ans)[0] == lab[0] if k == "caption" else questions.is_correct(k, ans, lab)
+			kk = "yesno" if k.startswith("yesno:") else k
+			res.setdefault(kk, []).append(ok)
+			if shown < a.show:
+				shown += 1
+				log("eval %s/%s %s: %r -> %r (%s)" % (CONTENTS_[lab[0]], STYLES_[lab[1]], k, q, ans, "right" if ok else "wrong"))
+	allq = [x for k, v in res.items() if k != "caption" for x in v]
+	log("eval %s (step %d), %d validation clips, %.0f s: caption content %.3f (%d); questions %.3f (%d): %s" % (
+		path, step, len(clips), time.time() - t0, np.mean(res.get("caption", [0])), len(res.get("caption", [])),
+		np.mean(allq) if allq else 0, len(allq),
+		" ".join("%s %.2f" % (k, np.mean(v)) for k, v in sorted(res.items()) if k != "caption")))
+
+
+CONTENTS_, STYLES_ = captions.CONTENTS, captions.STYLES
+
+
+# ---------------------------------------------------------------------------------------------
 # Export
 
 
@@ -876,6 +967,10 @@ def main():
 	ap.add_argument("--check", action="store_true", help="training forward against llamo_ref (f32) and exit")
 	ap.add_argument("--export", metavar="DIR", help="write a model directory from the checkpoint and exit")
 	ap.add_argument("--scale", type=float, default=3.0, help="--export: guidance scale written")
+	ap.add_argument("--eval", action="store_true", help="motion to text on validation clips: captions and held-out "
+			"questions, greedy, judged (checkpoint --from)")
+	ap.add_argument("--eval-clips", type=int, default=70, help="--eval: validation clips (one per label pair)")
+	ap.add_argument("--show", type=int, default=12, help="--eval: answers printed")
 	ap.add_argument("--stage", default="s2", choices=sorted(STAGES), help="s1 heads only, s2 joint (default), s3 head annealing")
 	ap.add_argument("--name", help="checkpoint name under $LLAMO_SMOL_CKPT (/tmp/llamo-smol); default the stage")
 	ap.add_argument("--init", metavar="SRC", help="start this stage from a checkpoint name or a --weights-out file (step 0)")
@@ -907,6 +1002,9 @@ def main():
 		sys.exit(check(a))
 	if a.export:
 		export(a)
+		return
+	if a.eval:
+		evaluate(a)
 		return
 	train(a)
 
