@@ -682,6 +682,16 @@ def check(a):
 			print("# seq %d answer logits relative error %.2e" % (b, err))
 	print("# batched forward %.1f s, reference %.1f s; f32 noise floor (sequence 0 alone vs in the batch, "
 	      "same code) %.2e" % (t_batch, time.time() - t0, floor))
+	# greedy motion to text (--eval's decoder, K/V kept) against llamo_ref.caption_m2t (recomputes all)
+	t0 = time.time()
+	sq = bt.m2t("Which hand does the person use?", data.clip(clips[3]), "")
+	sq["post_ids"] = sq["post_ids"][:-1]
+	mine = tr.greedy([sq, seqs[0]], max_new=12)[0]
+	suf = tok(bt.m2t_suf.replace("{prompt}", "Which hand does the person use?"))
+	theirs, _ = ref.caption_m2t(tr.sys_ids, data.clip(clips[3]), suf, max_new_tokens=12)
+	same_greedy = mine == theirs[:len(mine)] and (len(mine) == 12 or len(mine) == len(theirs))
+	print("# greedy decoding (batched, K/V kept) %s llamo_ref.caption_m2t: %r (%.1f s)" % (
+		"==" if same_greedy else "!=", tok.t.decode(mine), time.time() - t0))
 	with torch.no_grad():
 		xx, tt, cc = torch.randn(8, 32, generator=g), torch.rand(8, generator=g), torch.randn(8, 256, generator=g)
 		for p_ in m.flow_head.parameters():
@@ -697,9 +707,9 @@ def check(a):
 	print("# losses %s; |grad lora_A| %.3g; text weights require grad: %s" % (
 		" ".join("%s %.4f" % kv for kv in sorted(ls.items())), gl,
 		any(t.requires_grad for t in text["layers"][0].values())))
-	ok = worst < 1e-5 and worst_flow < 1e-5
+	ok = worst < 1e-5 and worst_flow < 1e-5 and same_greedy
 	print("%s - training forward (batched, LoRA unmerged) vs llamo_ref on merged weights, f32: worst relative "
-	      "error %.2e (bound 1e-5)" % ("ok" if ok else "not ok", worst))
+	      "error %.2e (bound 1e-5); greedy decoding the same ids" % ("ok" if ok else "not ok", worst))
 	return 0 if ok else 1
 
 
