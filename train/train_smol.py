@@ -527,7 +527,7 @@ class Trainer:
 		past = [(torch.cat([pk, k.to(pk.dtype)], 2), torch.cat([pv, v.to(pv.dtype)], 2))
 			for (pk, pv), (k, v) in zip(past, kv)]
 		past_valid = torch.cat([past_valid, pre_valid], 1)
-		Tq = max(len(s["z"]) + len(s["post_ids"]) - (0 if s["kind"] == "m2t" else 0) for s in seqs)
+		Tq = max(len(s["z"]) + len(s["post_ids"]) for s in seqs)
 		ids = torch.zeros(B, Tq, dtype=torch.long)
 		lat = torch.zeros(B, Tq, L)
 		motion = torch.zeros(B, Tq, dtype=torch.bool)
