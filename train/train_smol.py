@@ -55,7 +55,6 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
 import time
 
@@ -105,41 +104,8 @@ def log(msg):
 			f.write(line + "\n")
 
 
-# ---------------------------------------------------------------------------------------------
-# TODO(merge): stand-ins for llamo_ref.merge_lora / llamo_ref.save_motion_dir, which another
-# branch adds to llamo_ref.py; the real ones are used as soon as llamo_ref has them.
-
-
-def _merge_lora_standin(w_text, a, b):
-	"""W_text + B A: the product in float64, the sum rounded to w_text's dtype."""
-	return (w_text.double() + b.double() @ a.double()).to(w_text.dtype)
-
-
-def _save_motion_dir_standin(out_dir, tensors, llamo_cfg, base_dir, normalization, skeleton_path):
-	"""config.json = the base model's config + the llamo object (base_model relative to out_dir),
-	model.safetensors = the motion-side tensors as given, normalization.safetensors, skeleton.bvh,
-	and the base's tokenizer.json / chat.json copied."""
-	os.makedirs(out_dir, exist_ok=True)
-	with open(os.path.join(base_dir, "config.json")) as f:
-		cfg = json.load(f)
-	lc = dict(llamo_cfg)
-	lc["base_model"] = os.path.relpath(os.path.abspath(base_dir), os.path.abspath(out_dir))
-	cfg["llamo"] = lc
-	with open(os.path.join(out_dir, "config.json"), "w") as f:
-		json.dump(cfg, f, indent=2)
-		f.write("\n")
-	st.save(os.path.join(out_dir, "model.safetensors"), {k: v.contiguous() for k, v in tensors.items()},
-		{"format": "pt"})
-	st.save(os.path.join(out_dir, "normalization.safetensors"),
-		{k: v.float().contiguous() for k, v in normalization.items()})
-	shutil.copyfile(skeleton_path, os.path.join(out_dir, "skeleton.bvh"))
-	for n in ("tokenizer.json", "chat.json"):
-		if os.path.exists(os.path.join(base_dir, n)):
-			shutil.copyfile(os.path.join(base_dir, n), os.path.join(out_dir, n))
-
-
-merge_lora = getattr(llamo_ref, "merge_lora", _merge_lora_standin)
-save_motion_dir = getattr(llamo_ref, "save_motion_dir", _save_motion_dir_standin)
+merge_lora = llamo_ref.merge_lora
+save_motion_dir = llamo_ref.save_motion_dir
 
 
 # ---------------------------------------------------------------------------------------------
@@ -818,7 +784,7 @@ def train(a):
 	tok = Tok()
 	torch.manual_seed(a.seed)       # LoRA A's init
 	m = Motion(cfg)
-	src = init_motion(m, text, seed=a.seed)
+	src = init_motion(m, text, default_dir=a.flow_init, seed=a.seed)
 	train_llamo.MIRROR = a.mirror
 	data = train_llamo.MotionData()
 	rng = random.Random(a.seed)
@@ -1023,6 +989,7 @@ def main():
 	ap.add_argument("--aug", type=float, help="noise augmentation of the motion history, max sigma (default per stage: 1, 1, 0)")
 	ap.add_argument("--flow-mul", type=int, default=4, help="flow-loss noise draws per latent")
 	ap.add_argument("--mirror", action="store_true", help="also the mirrored clips with mirrored labels")
+	ap.add_argument("--flow-init", default=DEFAULT, metavar="DIR", help="start the flow head from this model directory's where the shapes match (default models/default)")
 	ap.add_argument("--seed", type=int, default=31)
 	ap.add_argument("--threads", type=int, default=1)
 	ap.add_argument("--f32", action="store_true", help="no bf16 autocast (frozen weights in f32)")
