@@ -23,8 +23,15 @@ What it measures (issue 3; dataset.py gives the split by take):
   of the same labels and the validation takes for scale. The fraction of generations whose exit
   head stops on its own (before max_motion_tokens) and whose length is within the lengths of the
   training clips of that content.
+- Text to motion, open vocabulary (issue 11): the same generation and judge on the prompts of
+  train/open_prompts.tsv (open_prompts.py: written without captions.py's words; read by no
+  training script), one generation per prompt with the t2m section's seeds and settings.
 - Motion to text: `vae-enc clip.bvh | llamo-m2t` on the validation clips; captions.parse_caption
   reads back the content and style the caption names.
+- Questions (issue 11), for a model whose m2t_template has {prompt}: `llamo-m2t --prompt Q` on one
+  validation clip per label pair (--questions-clips), the questions of questions.eval_items (the
+  held-out phrasings: every kind that applies once, yes/no once true and once false), judged by
+  questions.is_correct; accuracy overall and per kind. Other models: skipped, and the JSON says why.
 - Speed: llamo-t2m --profile frames per second, guidance on, 50 Euler steps, 10 s of motion with
   the exit head disabled (as make bench), the median of three runs.
 """
@@ -46,6 +53,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import captions  # noqa: E402
 import dataset  # noqa: E402
+import open_prompts  # noqa: E402
+import questions  # noqa: E402
 from features import read_frames  # noqa: E402
 
 BIN = os.path.join(ROOT, "bin")
@@ -385,6 +394,8 @@ def t2m_section(args, data, model, tmp, cfg):
         "content_train_phrasing": acc(pc, yc, kind == "train"), "style_train_phrasing": acc(ps, ys, kind == "train"),
         "content_heldout_phrasing": acc(pc, yc, kind == "heldout"),
         "style_heldout_phrasing": acc(ps, ys, kind == "heldout"),
+        "train_phrasing_generations": int((kind == "train").sum()),
+        "heldout_phrasing_generations": int((kind == "heldout").sum()),
         "fid_generated_vs_val": frechet(emb, vemb) if emb is not None and len(emb) > 2 else float("nan"),
         "fid_train_vs_val": frechet(remb, vemb),
         "exit_stopped": float(stopped.mean()), "exit_stopped_in_range": float(in_range.mean()),
@@ -406,6 +417,154 @@ def t2m_section(args, data, model, tmp, cfg):
                            for j, ((c, s, p, k), n, a, b) in enumerate(zip(plan, nlat, pc, ps))],
     }
     return out, vemb
+
+
+def open_section(args, model, tmp, cfg):
+    """Text to motion on the open-vocabulary prompts (open_prompts.tsv): generated and judged as
+    t2m_section does (generate(): prompt k with seed args.seed + k, args.jobs processes; the
+    classifier's content and style)."""
+    import classifier
+    items = open_prompts.load(args.open_prompts)
+    t0 = time.time()
+    gen = generate(args, [p for _, _, p in items], tmp, "open")
+    tgen = time.time() - t0
+    ok = [k for k, g in enumerate(gen) if g[1] is not None and len(g[1]) > 0]
+    pc = np.full(len(items), -1)
+    ps = np.full(len(items), -1)
+    if ok:
+        c_, s_, _ = classifier.predict(model, [gen[k][1] for k in ok])
+        pc[ok], ps[ok] = c_, s_
+    yc = np.array([c for c, _, _ in items])
+    ys = np.array([s for _, s, _ in items])
+    cap = cfg["llamo"]["max_motion_tokens"]
+    ds = cfg["llamo"]["motion"].get("downsample", 4)
+    nlat = np.array([g[0] for g in gen])
+    acc = lambda hit: float(np.mean(hit)) if np.size(hit) else None
+    out = {"prompts": len(items), "file": shown(args.open_prompts), "seed": args.seed, "seconds": tgen,
+           "decoded": len(ok), "content": acc(pc == yc), "style": acc(ps == ys), "both": acc((pc == yc) & (ps == ys)),
+           "exit_stopped": float((nlat < cap).mean()), "mean_seconds_generated": float(nlat.mean() * ds / 30),
+           "per_content": {dataset.CONTENTS[c]: acc((pc == yc)[yc == c]) for c in range(len(dataset.CONTENTS))},
+           "per_style": {dataset.STYLES[s]: acc((ps == ys)[ys == s]) for s in range(len(dataset.STYLES))},
+           "per_generation": [{"content": dataset.CONTENTS[c], "style": dataset.STYLES[s], "prompt": p,
+                               "seed": args.seed + j, "latents": int(n), "frames": int(n * ds),
+                               "pred_content": dataset.CONTENTS[a] if a >= 0 else None,
+                               "pred_style": dataset.STYLES[b] if b >= 0 else None}
+                              for j, ((c, s, p), n, a, b) in enumerate(zip(items, nlat, pc, ps))]}
+    log("open: %d prompts, content %.1f%%, style %.1f%% (%.0f s)" % (
+        len(items), 100 * out["content"], 100 * out["style"], tgen))
+    return out
+
+
+def question_clips(data, ids, n):
+    """n of the validation clips ids, spread over the label pairs: round k takes the k-th clip
+    (in id order) of every pair that has one; with n under the size of the first round, a fixed
+    spread of it."""
+    by = {}
+    for i in ids:
+        by.setdefault((int(data.content[i]), int(data.style[i])), []).append(int(i))
+    rounds = []
+    k = 0
+    while any(k < len(v) for v in by.values()):
+        rounds.append([v[k] for _, v in sorted(by.items()) if k < len(v)])
+        k += 1
+    out = []
+    for r in rounds:
+        if len(out) + len(r) <= n:
+            out += r
+        else:
+            left = n - len(out)
+            if left > 0:
+                out += [r[j] for j in np.linspace(0, len(r) - 1, left).round().astype(int)]
+            break
+    return sorted(out)
+
+
+def question_kind(kind):
+    """The kind a result is counted under: yes/no claims together, split by the claim's truth
+    elsewhere."""
+    return "yesno" if kind.startswith("yesno:") else kind
+
+
+def ask_m2t(args, items, lats):
+    """items [(clip id, question)] -> the replies of `llamo-m2t --prompt QUESTION`, in order. The
+    clips asked the same question go through one process (their latent streams one after the
+    other; one reply line per motion); when the lines do not match the clips (a reply holding a
+    newline), each clip of that question gets its own process and its reply's lines are joined."""
+    groups = {}
+    for k, (i, q) in enumerate(items):
+        groups.setdefault(q, []).append((k, i))
+
+    def one(q_and_members):
+        q, members = q_and_members
+        cmd = [BIN + "/llamo-m2t", "-m", args.model, "--prompt", q]
+        stream = b"".join(open(lats[i], "rb").read() for _, i in members)
+        out, _ = run(cmd, env=one_thread(), stdin=stream)
+        lines = out.decode(errors="replace").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if len(lines) == len(members):
+            return [(k, line) for (k, _), line in zip(members, lines)]
+        res = []
+        for k, i in members:
+            o, _ = run(cmd, env=one_thread(), stdin=open(lats[i], "rb").read())
+            res.append((k, " ".join(o.decode(errors="replace").split())))
+        return res
+    replies = [None] * len(items)
+    with ThreadPoolExecutor(args.jobs) as ex:
+        for part in ex.map(one, sorted(groups.items())):
+            for k, line in part:
+                replies[k] = line
+    return replies
+
+
+def questions_section(args, data, ids, lats, cfg, tmp):
+    """Questions about the motion (issue 11): questions.eval_items of each chosen validation clip's
+    labels asked with `llamo-m2t --prompt`, the replies judged by questions.is_correct. Skipped
+    (one line, and the reason in the result) for a model whose m2t_template has no {prompt}."""
+    tpl = cfg["llamo"].get("m2t_template", "")
+    if "{prompt}" not in tpl:
+        why = "the model's m2t_template (%r) has no {prompt}: llamo-m2t --prompt is refused for it" % tpl
+        print("eval: questions: skipped: " + why, file=sys.stderr, flush=True)
+        return {"skipped": True, "reason": why}
+    t0 = time.time()
+    clips = question_clips(data, ids, args.questions_clips)
+    lats = dict(lats)
+    for i in clips:
+        if i not in lats:
+            lats[i] = os.path.join(tmp, "qlat%04d.lmf" % i)
+            run([BIN + "/vae-enc", "-m", args.model, "-o", lats[i], os.path.join(dataset.DATA_DIR, data.names[i])],
+                env=one_thread())
+    asked = []   # (clip id, question, reference answer, kind)
+    for i in clips:
+        for q, a, kind in questions.eval_items(int(data.content[i]), int(data.style[i])):
+            asked.append((i, q, a, kind))
+    replies = ask_m2t(args, [(i, q) for i, q, _, _ in asked], lats)
+    return judge_questions(data, asked, replies, clips, time.time() - t0)
+
+
+def judge_questions(data, asked, replies, clips, seconds):
+    """The questions section's result from the asked items and the model's replies."""
+    per = []
+    for (i, q, a, kind), reply in zip(asked, replies):
+        labels = (int(data.content[i]), int(data.style[i]))
+        per.append({"name": str(data.names[i]), "content": dataset.CONTENTS[labels[0]],
+                    "style": dataset.STYLES[labels[1]], "kind": kind, "question": q, "reference": a,
+                    "expected": questions.prop(kind, labels), "reply": reply,
+                    "read": questions.read_answer(kind, reply) if reply else None,
+                    "correct": bool(reply) and questions.is_correct(kind, reply, labels)})
+    kinds = {}
+    for p in per:
+        kinds.setdefault(question_kind(p["kind"]), []).append(p["correct"])
+        if p["kind"].startswith("yesno:"):
+            kinds.setdefault("yesno-" + p["expected"], []).append(p["correct"])
+    order = [k for k, _ in questions.KIND_WEIGHTS] + ["yesno-yes", "yesno-no"]
+    out = {"clips": len(clips), "items": len(per), "accuracy": float(np.mean([p["correct"] for p in per])) if per else None,
+           "per_kind": {k: {"items": len(kinds[k]), "accuracy": float(np.mean(kinds[k]))} for k in order if k in kinds},
+           "seconds": seconds, "per_item": per}
+    log("questions: %d clips, %d questions, %.1f%% right (%s) (%.0f s)" % (
+        out["clips"], out["items"], 100 * (out["accuracy"] or 0),
+        ", ".join("%s %.0f%%" % (k, 100 * v["accuracy"]) for k, v in out["per_kind"].items()), seconds))
+    return out
 
 
 def m2t_section(args, data, ids, lats):
@@ -499,8 +658,16 @@ def pct(x):
     return "-" if x is None else "%.1f%%" % (100 * x)
 
 
+def at_least(content, style, c_pct, s_pct):
+    """The met? column of a content / style pair against two percentages (compared as printed)."""
+    if content is None or style is None:
+        return ""
+    return "yes" if round(100 * content, 1) >= c_pct and round(100 * style, 1) >= s_pct else "**no**"
+
+
 def table(r):
     v, t, m, s = r.get("vae"), r.get("t2m"), r.get("m2t"), r.get("speed")
+    o, q = r.get("open"), r.get("questions")
     rows = []
     yes = lambda b: "yes" if b else "**no**"
     if v:
@@ -540,10 +707,14 @@ def table(r):
                 t["generations"], t["pairs"], t["prompts_per_pair"]),
              "%s (%.1f points below)" % (pct(t["content"]), gc), "within 10 points", yes(gc <= 10)),
             ("T2M: style", "%s (%.1f points below)" % (pct(t["style"]), gs), "within 15 points", yes(gs <= 15)),
-            ("T2M: content / style, training phrasings", "%s / %s" % (pct(t["content_train_phrasing"]),
-                                                                      pct(t["style_train_phrasing"])), "", ""),
-            ("T2M: content / style, held-out phrasings", "%s / %s" % (pct(t["content_heldout_phrasing"]),
-                                                                      pct(t["style_heldout_phrasing"])), "", ""),
+            ("T2M: content / style, training phrasings (%d generations)" % t.get("train_phrasing_generations", 0),
+             "%s / %s" % (pct(t["content_train_phrasing"]), pct(t["style_train_phrasing"])),
+             "issue 11: not lower than 95.7% / 97.1%", at_least(t["content_train_phrasing"], t["style_train_phrasing"],
+                                                               95.7, 97.1)),
+            ("T2M: content / style, held-out phrasings (captions.HELD_OUT, %d generations)" % t.get(
+                "heldout_phrasing_generations", 0), "%s / %s" % (pct(t["content_heldout_phrasing"]),
+                                                                 pct(t["style_heldout_phrasing"])),
+             "issue 11: >= 93% / 90%", at_least(t["content_heldout_phrasing"], t["style_heldout_phrasing"], 93, 90)),
             ("T2M: Frechet distance in the classifier's embedding, generated vs validation",
              "%.2f" % t["fid_generated_vs_val"], "near real vs real: %.2f" % t["fid_train_vs_val"], ""),
             ("T2M: exit head stops on its own (before %d latents)" % t["max_motion_tokens"], pct(t["exit_stopped"]), "", ""),
@@ -557,12 +728,24 @@ def table(r):
              "ground, share of contact frames)" % (100 * CONTACT_M, SKATE_MPS),
              "%.1f%% / %.1f%%" % (100 * t["foot_skate_generated"], 100 * t["foot_skate_real"]), "", ""),
         ]
+    if o:
+        rows.append(("Text to motion, open-vocabulary prompts (%s, %d prompts): content / style" % (o["file"], o["prompts"]),
+                     "%s / %s" % (pct(o["content"]), pct(o["style"])), "issue 11: >= 80% / 70%",
+                     at_least(o["content"], o["style"], 80, 70)))
     if m:
         rows += [
             ("M2T: captions naming the right content (%d clips)" % m["clips"], pct(m["content"]), ">= 80%",
              yes(m["content"] >= 0.8)),
             ("M2T: ... the right style / both", "%s / %s" % (pct(m["style"]), pct(m["both"])), "", ""),
         ]
+    if q and q.get("skipped"):
+        rows.append(("M2T: questions about the motion (llamo-m2t --prompt, questions.eval_items)",
+                     "skipped: " + q["reason"], "", ""))
+    elif q:
+        rows.append(("M2T: questions about the motion (llamo-m2t --prompt; questions.eval_items' held-out phrasings, "
+                     "%d clips, %d questions): right answers" % (q["clips"], q["items"]), pct(q["accuracy"]), "", ""))
+        rows.append(("M2T: questions, per kind", ", ".join("%s %s (%d)" % (k, pct(e["accuracy"]), e["items"])
+                                                           for k, e in q["per_kind"].items()), "", ""))
     if s:
         rows += [("Speed: llamo-t2m, guidance %.1f, %d Euler steps (median of %d)" % (s["guidance"], s["steps"], len(s["runs"])),
                   "%.0f frames/s" % s["frames_per_s"], ">= 30", yes(s["frames_per_s"] >= 30))]
@@ -573,7 +756,8 @@ def table(r):
                       ">= 3,000", yes(s["vae_dec_frames_per_s"] >= 3000))]
     head = ["`make eval` on `%s` (%s): %s; %s." % (r["model_rel"], r["model_note"], r["machine"], r["date"]), "",
             "| metric | value | target | met? |", "|---|---:|---|---|"]
-    return "\n".join(head + ["| %s | %s | %s | %s |" % row for row in rows]) + "\n"
+    cell = lambda x: str(x).replace("|", "\\|")  # a template's <|...|> must not split a cell
+    return "\n".join(head + ["| %s |" % " | ".join(cell(x) for x in row) for row in rows]) + "\n"
 
 
 def examples_md(ex):
@@ -606,7 +790,11 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="programs run at once (each single-threaded)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the classifier")
     ap.add_argument("--speed-runs", type=int, default=3)
-    ap.add_argument("--only", default="vae,loso,t2m,m2t,speed,examples",
+    ap.add_argument("--open-prompts", default=open_prompts.TSV,
+                    help="the open-vocabulary prompts of section open (content, style, prompt; default %(default)s)")
+    ap.add_argument("--questions-clips", type=int, default=70,
+                    help="section questions: N validation clips, one per label pair first (default 70: one per pair)")
+    ap.add_argument("--only", default="vae,loso,t2m,open,m2t,questions,speed,examples",
                     help="comma-separated sections to run (without all four of vae,t2m,m2t,speed the "
                     "table goes to eval-partial.md / .json)")
     ap.add_argument("--loso-styles", default=",".join(LOSO_STYLES),
@@ -616,7 +804,12 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     args.model = os.path.abspath(args.model)
+    args.open_prompts = os.path.abspath(args.open_prompts)
     only = set(args.only.split(","))
+    sections = {"vae", "loso", "t2m", "open", "m2t", "questions", "speed", "examples"}
+    if only - sections:
+        ap.error("--only: unknown section(s) %s (choose from %s)" % (",".join(sorted(only - sections)),
+                                                                     ",".join(sorted(sections))))
     for p in [METRICS] + [os.path.join(BIN, b) for b in ("vae-enc", "vae-dec", "llamo-t2m", "llamo-m2t")]:
         if not os.access(p, os.X_OK):
             sys.exit("eval.py: %s is missing: run make first" % p)
@@ -643,7 +836,7 @@ def main():
             tmp = tempfile.mkdtemp(prefix="llamo-eval-keep-")
             log("keeping", tmp)
         model = None
-        if only & {"t2m", "vae", "examples"}:
+        if only & {"t2m", "open", "vae", "examples"}:
             t0 = time.time()
             model, path, trained = classifier.load_or_train(data, args.retrain_classifier)
             r["classifier"] = {"path": path, "trained_now": trained, "seconds": time.time() - t0,
@@ -662,8 +855,12 @@ def main():
             r["loso"] = loso_section(args, data, tmp, r.get("vae", {}).get("per_clip"))
         if "t2m" in only:
             r["t2m"], _ = t2m_section(args, data, model, tmp, cfg)
+        if "open" in only:
+            r["open"] = open_section(args, model, tmp, cfg)
         if "m2t" in only:
             r["m2t"] = m2t_section(args, data, list(ids), lats)
+        if "questions" in only:
+            r["questions"] = questions_section(args, data, ids, lats, cfg, tmp)
         if "examples" in only:
             r["examples"] = examples_section(args, model, args.out, tmp)
             cap = cfg["llamo"]["max_motion_tokens"]
