@@ -24,7 +24,7 @@ What it measures (issue 3; dataset.py gives the split by take):
   head stops on its own (before max_motion_tokens) and whose length is within the lengths of the
   training clips of that content.
 - Text to motion, open vocabulary (issue 11): the same generation and judge on the prompts of
-  train/open_prompts.tsv (open_prompts.py: written without captions.py's words; read by no
+  eval/open-prompts.tsv (train/open_prompts.py: written without captions.py's words; read by no
   training script), one generation per prompt with the t2m section's seeds and settings.
 - Motion to text: `vae-enc clip.bvh | llamo-m2t` on the validation clips; captions.parse_caption
   reads back the content and style the caption names.
@@ -420,7 +420,7 @@ def t2m_section(args, data, model, tmp, cfg):
 
 
 def open_section(args, model, tmp, cfg):
-    """Text to motion on the open-vocabulary prompts (open_prompts.tsv): generated and judged as
+    """Text to motion on the open-vocabulary prompts (eval/open-prompts.tsv): generated and judged as
     t2m_section does (generate(): prompt k with seed args.seed + k, args.jobs processes; the
     classifier's content and style)."""
     import classifier

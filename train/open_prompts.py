@@ -1,6 +1,6 @@
-"""The open-vocabulary prompts of make eval (train/open_prompts.tsv; issue 11), and their check.
+"""The open-vocabulary prompts of make eval (eval/open-prompts.tsv; issue 11), and their check.
 
-open_prompts.tsv holds prompts for text to motion written without the words of the training
+eval/open-prompts.tsv holds prompts for text to motion written without the words of the training
 captions (captions.py): synonyms, idioms and indirect descriptions of the 10 contents x 7 styles,
 two or more per label pair. No training script reads it; eval.py's section "open" generates motion
 from each prompt and judges it with classifier.py.
@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import captions  # noqa: E402
 
-TSV = os.path.join(HERE, "open_prompts.tsv")
+TSV = os.path.join(HERE, "..", "eval", "open-prompts.tsv")
 PAIRS = [(c, s) for c in range(len(captions.CONTENTS)) for s in range(len(captions.STYLES))]
 MIN_PER_PAIR = 2
 
