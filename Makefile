@@ -98,7 +98,7 @@ bin/%: cmd/%.c lib/libllamo.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) $< lib/libllamo.a $(LDLIBS) -o $@
 
-build/tests/%: tests/%.c tests/tap.h lib/libllamo.a
+build/tests/%: tests/%.c tests/tap.h tests/lmstate.h lib/libllamo.a
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS) -Itests $< lib/libllamo.a $(LDLIBS) -o $@
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include "chat.h"
 #include "model.h"
+#include "lmstate.h"
 #include "tap.h"
 
 static const char *gdir = "tests/golden/smollm2";
@@ -201,23 +202,6 @@ static void drop_twin(lm_backbone *bb)
 	bb->final_norm[LM_MOTION] = NULL;
 }
 
-/* The state after [prompt ids, one motion position with embedding e] */
-static void motion_state(const lm_model *m, const int32_t *ids, int n, float *out)
-{
-	lm_status st = {0};
-	int H = m->cfg.hidden_size;
-	lm_kv_cache kv = {0};
-	float e[H];
-	for (int i = 0; i < H; i++)
-		e[i] = (float)sin(i);
-	float *h = m->be->alloc(H);
-	if (lm_kv_init(&kv, &m->bb, n + 2, &st) || lm_backbone_prefill(&m->bb, &kv, ids, n, h, &st) ||
-	    lm_backbone_forward(&m->bb, &kv, e, 1, LM_MOTION, out, &st))
-		diag("  motion state: %s", st.msg);
-	lm_kv_free(&kv, &m->bb);
-	m->be->release(h);
-}
-
 static void check_mot(lm_model *m, json_t *replies, int32_t **base, int *lens)
 {
 	int32_t *got[3] = {0};
@@ -228,12 +212,12 @@ static void check_mot(lm_model *m, json_t *replies, int32_t **base, int *lens)
 	int n;
 	int32_t *ids = json_ids(json_array_get(pids, 0), &n);
 	add_twin(&m->bb);
-	motion_state(m, ids, n, s1);
+	lm_state_after(m, ids, n, LM_MOTION, s1);
 	int ran = greedy(m, replies, got, glen, 3);
 	drop_twin(&m->bb);
 	rs = 99; /* another twin */
 	add_twin(&m->bb);
-	motion_state(m, ids, n, s2);
+	lm_state_after(m, ids, n, LM_MOTION, s2);
 	drop_twin(&m->bb);
 	int same = ran;
 	for (int i = 0; ran && i < 3; i++)

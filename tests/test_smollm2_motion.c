@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "model.h"
+#include "lmstate.h"
 #include "tap.h"
 
 #define RANK 16
@@ -142,22 +143,6 @@ static int run_prompt(const lm_model *m, const int32_t *ids, int n, int32_t eot,
 	return rc;
 }
 
-/* The state after [ids, one position of embedding e] through branch `modality`. */
-static void branch_state(const lm_model *m, const int32_t *ids, int n, int modality, float *out)
-{
-	int H = m->cfg.hidden_size;
-	lm_kv_cache kv = {0};
-	float e[H];
-	for (int i = 0; i < H; i++)
-		e[i] = (float)sin(i);
-	float *h = m->be->alloc(H);
-	if (lm_kv_init(&kv, &m->bb, n + 2, &st) || lm_backbone_prefill(&m->bb, &kv, ids, n, h, &st) ||
-	    lm_backbone_forward(&m->bb, &kv, e, 1, modality, out, &st))
-		diag("  state: %s", st.msg);
-	lm_kv_free(&kv, &m->bb);
-	m->be->release(h);
-}
-
 /* `llamo-chat -m dir --ids --max-tokens 64` with prompt on stdin: its ids in got (at most 80). */
 static int chat_ids(const char *dir, const char *tmp, const char *prompt, int32_t *got)
 {
@@ -232,8 +217,8 @@ int main(void)
 			}
 			if (i == 0) {
 				float s_text[H], s_motion[H];
-				branch_state(motion, ids, n, LM_TEXT, s_text);
-				branch_state(motion, ids, n, LM_MOTION, s_motion);
+				lm_state_after(motion, ids, n, LM_TEXT, s_text);
+				lm_state_after(motion, ids, n, LM_MOTION, s_motion);
 				double d = 0;
 				for (int j = 0; j < H; j++)
 					d = fmax(d, fabs(s_text[j] - s_motion[j]));
