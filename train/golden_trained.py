@@ -70,7 +70,8 @@ def main():
 	m = LlamoModel.load_dir(a.model)
 	m.eval()
 	cfg = m.cfg
-	tk = Tokenizer.from_file(os.path.join(a.model, "tokenizer.json"))
+	# a model on a base (docs/model-format.md 1: base_model) has the base's tokenizer
+	tk = Tokenizer.from_file(os.path.join(a.model, cfg.base_model or ".", "tokenizer.json"))
 
 	def tok(s):
 		return tk.encode(s, add_special_tokens=False).ids
@@ -87,7 +88,7 @@ def main():
 		zc, _ = m.vae.encode(feats)
 		# mixed sequence
 		ids_a = tok(cfg.t2m_template.replace("{prompt}", GEN_PROMPT)) + [cfg.bom_token_id]
-		pre, suf = m.split_template(cfg.m2t_template, "{motion}")
+		pre, suf = m.m2t_texts()   # {prompt} (if any) = the config's m2t_prompt
 		ids_b = [cfg.eom_token_id] + tok(suf)
 		lat = zc[:6].contiguous()
 		h, motion = m.forward_seq([("text", ids_a), ("motion", lat), ("text", ids_b)])
