@@ -157,10 +157,12 @@ clean:
 	rm -rf build bin lib/libllamo.a lib/libllamo.so*
 
 # What make install writes (relative to DESTDIR): the programs, the man pages, the models (the
-# bundled default, and SmolLM2 when the README's first command built it), the headers lib/llamo.h
-# includes, libllamo.so.$(VERSION) with its soname and development links, libllamo.a and llamo.pc.
+# bundled default, and SmolLM2 when the README's first command built it, with the motion model on
+# it, models/smol, which reads SmolLM2 as its base), the headers lib/llamo.h includes,
+# libllamo.so.$(VERSION) with its soname and development links, libllamo.a and llamo.pc.
 # make uninstall removes exactly these, and share/llamo and include/llamo.
 INST_MODELS  = models/default $(patsubst %/model.safetensors,%,$(wildcard $(SMOLLM2)/model.safetensors))
+INST_MODELS += $(if $(wildcard $(SMOLLM2)/model.safetensors),$(patsubst %/config.json,%,$(wildcard models/smol/config.json)))
 PUB_HDR      = $(filter lib/%.h,$(shell $(CC) -MM -Ilib lib/llamo.h))
 install: all
 	$(INSTALL) -d '$(DESTDIR)$(bindir)' '$(DESTDIR)$(libdir)/pkgconfig' '$(DESTDIR)$(includedir)/llamo' \

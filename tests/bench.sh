@@ -14,18 +14,32 @@ trap 'rm -rf "$tmp"' EXIT
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 echo "machine: ${cpu:-unknown cpu}, $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB; $(date -u +%F)"
 echo "model: $M ($(du -sh $M | cut -f1)); prompt 'a person walks forward', $SECONDS_OF_MOTION s of motion"
-run() { # label, extra args
+run() { # extra args (-m DIR picks another model than $M)
 	/usr/bin/time -f "%e %M" -o $tmp/time llamo-t2m -m $M --seed 0 --seconds $SECONDS_OF_MOTION --threshold 1 --profile \
 		"$@" "a person walks forward" > $tmp/lat.lmf 2> $tmp/prof
 	read wall rss < $tmp/time
 	sed -n 's/.*profile: prompt 0: //p' $tmp/prof | sed "s/^/  /"
 	echo "  wall $wall s including model load, peak RSS $((rss / 1024)) MiB"
 }
+fps() { sed -n 's/.*= \([0-9.]*\) frames\/s.*/\1/p' $tmp/prof; }
 echo "llamo-t2m, guidance on (the model's scale), the model's Euler steps:"
 run
 cp $tmp/lat.lmf $tmp/guided.lmf
+small_fps=$(fps)
 echo "llamo-t2m, no guidance (--cfg 1):"
 run --cfg 1
+# The SmolLM2 motion model (issue 11: models/smol, on the imported SmolLM2-135M-Instruct) in the
+# same run, so that its speed reads against the small model's on the same load.
+SM=${LLAMO_SMOL_MODEL:-models/smol}
+if [ -f "$SM/config.json" ] && [ -f "${LLAMO_SMOLLM2:-models/smollm2-135m-instruct}/model.safetensors" ]; then
+	echo "llamo-t2m on $SM (SmolLM2-135M-Instruct + motion twin), guidance on, the model's Euler steps:"
+	run -m $SM
+	smol_fps=$(fps)
+	[ -n "$small_fps" ] && [ -n "$smol_fps" ] &&
+		echo "  $SM / $M: $(awk "BEGIN{printf \"%.2f\", $smol_fps / $small_fps}") (targets: >= 0.33, and >= 30 frames/s)"
+else
+	echo "llamo-t2m on $SM: not run (no $SM, or SmolLM2 not imported: make smollm2)"
+fi
 nlat=$(framedump --no-data $tmp/guided.lmf | grep -c '"type":"latent"')
 start=$(date +%s.%N)
 vae-dec -m $M $tmp/guided.lmf > $tmp/out.bvh
