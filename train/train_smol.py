@@ -55,6 +55,7 @@ import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 
@@ -93,6 +94,7 @@ M2T_PROMPT_VARIANTS = ["Describe this motion.", "Caption this motion.", "Write a
 MIX = {"t2m": 0.7, "caption": 0.15, "question": 0.15}
 
 LOG = os.path.join(RUN, "log.txt")
+CARD = os.path.join(RUN, "model-card.md")  # --export copies it to DIR/README.md
 
 
 def log(msg):
@@ -951,6 +953,8 @@ def export(a):
 	lc["flow_head"] = dict(lc["flow_head"], guidance_scale=a.scale)
 	out = os.path.abspath(a.export)
 	save_motion_dir(out, tensors, lc, BASE, norm, SKELETON)
+	if os.path.exists(CARD):
+		shutil.copyfile(CARD, os.path.join(out, "README.md"))
 	# read back: every tensor as written, nothing of the text branch
 	back, _ = st.load(os.path.join(out, "model.safetensors"))
 	assert set(back) == set(tensors), "export: tensors differ"
@@ -965,7 +969,7 @@ def main():
 	global LOG
 	ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 	ap.add_argument("--check", action="store_true", help="training forward against llamo_ref (f32) and exit")
-	ap.add_argument("--export", metavar="DIR", help="write a model directory from the checkpoint and exit")
+	ap.add_argument("--export", metavar="DIR", help="write a model directory from the checkpoint (with runs/smol/model-card.md as its README.md) and exit")
 	ap.add_argument("--scale", type=float, default=3.0, help="--export: guidance scale written")
 	ap.add_argument("--eval", action="store_true", help="motion to text on validation clips: captions and held-out "
 			"questions, greedy, judged (checkpoint --from)")
