@@ -31,7 +31,8 @@ run --cfg 1
 # The SmolLM2 motion model (issue 11: models/smol, on the imported SmolLM2-135M-Instruct) in the
 # same run, so that its speed reads against the small model's on the same load.
 SM=${LLAMO_SMOL_MODEL:-models/smol}
-if [ -f "$SM/config.json" ] && [ -f "${LLAMO_SMOLLM2:-models/smollm2-135m-instruct}/model.safetensors" ]; then
+S=${LLAMO_SMOLLM2:-models/smollm2-135m-instruct}
+if [ -f "$SM/config.json" ] && [ -f "$S/model.safetensors" ]; then
 	echo "llamo-t2m on $SM (SmolLM2-135M-Instruct + motion twin), guidance on, the model's Euler steps:"
 	run -m $SM
 	smol_fps=$(fps)
@@ -63,8 +64,7 @@ fi
 # llama.cpp (llama-cpp-python: $LLAMA_CPP_PYTHON, else the oracle virtualenv) on the same GGUF,
 # the same prompt, greedy, the same thread count (OMP / OpenBLAS threads for llamo, n_threads for
 # llama.cpp), in this run. llamo reads the weights as the import wrote them (F16 by default);
-# llama.cpp reads the Q4_1 / Q8_0 GGUF.
-S=${LLAMO_SMOLLM2:-models/smollm2-135m-instruct}
+# llama.cpp reads the Q4_1 / Q8_0 GGUF. (S, the imported SmolLM2, is set above.)
 gguf=${LLAMO_CACHE:-$HOME/.cache/llamo}/SmolLM2-135M-Instruct.Q4_1.gguf
 msg="Explain, step by step, how a person walks."
 if [ -f "$S/model.safetensors" ]; then
