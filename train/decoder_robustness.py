@@ -21,7 +21,6 @@ Prints a JSON object on stdout, progress on stderr. Issue 10 (train/runs/vae10/h
 import argparse
 import json
 import os
-import struct
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -32,30 +31,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import dataset  # noqa: E402
 import eval as ev  # noqa: E402
-from features import read_frames  # noqa: E402
+from features import frame_offsets, rows_of  # noqa: E402
 
 LATENT = 3
 
 
-def latent_rows(stream):
-	"""(n, L) float32 latents of one encoded clip."""
-	rows = [np.frombuffer(p, dtype="<f4").reshape(r, c) for t, s, q, r, c, p in read_frames(stream) if t == LATENT]
-	return np.concatenate(rows, 0)
-
-
 def replace_latents(stream, z):
 	"""The same stream with its latent payloads replaced, row for row, by z (headers unchanged)."""
-	out, off, k = bytearray(stream), stream.index(b"\n") + 1, 0
-	while off < len(stream):
-		if stream[off:off + 4] == b"LLAM":
-			off = stream.index(b"\n", off) + 1
-			continue
-		_, typ, elem, _, rows, cols = struct.unpack_from("<4sBBHII", stream, off)
-		n = rows * cols * {0: 0, 1: 4, 2: 4, 3: 1}[elem]
+	out, k = bytearray(stream), 0
+	for typ, _, _, rows, _, off, n in frame_offsets(stream):
 		if typ == LATENT:
-			out[off + 32:off + 32 + n] = z[k:k + rows].astype("<f4").tobytes()
+			out[off:off + n] = z[k:k + rows].astype("<f4").tobytes()
 			k += rows
-		off += 32 + n
 	assert k == len(z)
 	return bytes(out)
 
@@ -76,23 +63,22 @@ def main():
 	       for i in [j for j in data.val_ids() if data.content[j] == c and data.style[j] == s][:a.per_pair]]
 	levels = [float(x) for x in a.levels.split(",")]
 	tmp = tempfile.mkdtemp(prefix="dec-robust-")
+	acc = lambda p, y: round(float(np.mean(np.asarray(p) == y)), 4)
 	res = {"clips": len(ids), "perturbation": "shrink" if a.shrink else "noise", "models": {}}
 	for model in a.model:
-		enc = {}
-
 		def encode(i):
 			out, _ = ev.run([ev.BIN + "/vae-enc", "-m", model, os.path.join(dataset.DATA_DIR, data.names[i])],
 					env=ev.one_thread())
 			return i, out
 		with ThreadPoolExecutor(a.jobs) as ex:
 			enc = dict(ex.map(encode, ids))
-		allz = np.concatenate([latent_rows(s) for s in enc.values()], 0)
+		allz = np.concatenate([rows_of(s, LATENT) for s in enc.values()], 0)
 		sd, mean = allz.std(0), allz.mean(0)
 		row = {"latent_std": round(float(sd.mean()), 4)}
 		for r in levels:
 			def decode(k_i):
 				k, i = k_i
-				z = latent_rows(enc[i])
+				z = rows_of(enc[i], LATENT)
 				if a.shrink:
 					z2 = mean + (1.0 - r) * (z - mean)
 				else:
@@ -106,7 +92,6 @@ def main():
 			with ThreadPoolExecutor(a.jobs) as ex:
 				feats = list(ex.map(decode, enumerate(ids)))
 			pc, ps, _ = classifier.predict(clf, feats)
-			acc = lambda p, y: round(float(np.mean(np.asarray(p) == y)), 4)
 			row["r=%g" % r] = {"content": acc(pc, data.content[ids]), "style": acc(ps, data.style[ids])}
 			ev.log("%s r=%g: content %.1f%% style %.1f%%" % (model, r, 100 * row["r=%g" % r]["content"],
 									100 * row["r=%g" % r]["style"]))

@@ -55,7 +55,7 @@ import captions  # noqa: E402
 import dataset  # noqa: E402
 import open_prompts  # noqa: E402
 import questions  # noqa: E402
-from features import read_frames  # noqa: E402
+from features import read_frames, rows_of  # noqa: E402
 
 BIN = os.path.join(ROOT, "bin")
 METRICS = os.path.join(ROOT, "build", "tools", "motion-metrics")
@@ -95,8 +95,7 @@ def one_thread():
 
 
 def features_of(stream):
-    rows = [np.frombuffer(p, dtype="<f4").reshape(r, c) for t, s, q, r, c, p in read_frames(stream) if t == FEATURES]
-    return np.concatenate(rows, 0) if rows else None
+    return rows_of(stream, FEATURES)
 
 
 def latents_per_stream(stream):

@@ -20,8 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FEATURES = 4
 
 
-def read_frames(data):
-    """Yields (type, stream, pos, rows, cols, payload bytes) from a frame stream."""
+def frame_offsets(data):
+    """Yields (type, stream, pos, rows, cols, payload offset, payload bytes) of each frame."""
     nl = data.index(b"\n")
     off = nl + 1
     sizes = {0: 0, 1: 4, 2: 4, 3: 1}
@@ -34,8 +34,20 @@ def read_frames(data):
             raise ValueError("bad magic at byte %d" % off)
         off += 32
         n = rows * cols * sizes[elem]
-        yield typ, stream, pos, rows, cols, data[off:off + n]
+        yield typ, stream, pos, rows, cols, off, n
         off += n
+
+
+def read_frames(data):
+    """Yields (type, stream, pos, rows, cols, payload bytes) from a frame stream."""
+    for typ, stream, pos, rows, cols, off, n in frame_offsets(data):
+        yield typ, stream, pos, rows, cols, data[off:off + n]
+
+
+def rows_of(data, typ):
+    """The f32 rows of every frame of this type, concatenated: (n, cols), or None if none."""
+    rows = [np.frombuffer(p, dtype="<f4").reshape(r, c) for t, s, q, r, c, p in read_frames(data) if t == typ]
+    return np.concatenate(rows, 0) if rows else None
 
 
 def bvh_features(path, model=None):
