@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import dataset  # noqa: E402
-from features import read_frames  # noqa: E402
+from features import FEATURES, rows_of  # noqa: E402
 
 JOINTS = ["Hips", "Spine", "Chest", "Neck", "Head", "Shoulder_L", "UpperArm_L", "LowerArm_L", "Hand_L",
           "Shoulder_R", "UpperArm_R", "LowerArm_R", "Hand_R", "UpperLeg_L", "LowerLeg_L", "Foot_L", "Toes_L",
@@ -107,8 +107,7 @@ def via_c(f, model=None):
                          stdout=subprocess.PIPE, check=True).stdout
     out = subprocess.run([os.path.join(ROOT, "bin", "vae-enc"), "--features"] + m, input=bvh,
                          stdout=subprocess.PIPE, check=True).stdout
-    rows = [np.frombuffer(p, dtype="<f4").reshape(r, c) for t, s, q, r, c, p in read_frames(out) if t == 4]
-    return np.concatenate(rows, 0)
+    return rows_of(out, FEATURES, required=True)
 
 
 def mirror_c(f, model=None):

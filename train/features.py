@@ -44,9 +44,12 @@ def read_frames(data):
         yield typ, stream, pos, rows, cols, data[off:off + n]
 
 
-def rows_of(data, typ):
-    """The f32 rows of every frame of this type, concatenated: (n, cols), or None if none."""
+def rows_of(data, typ, required=False):
+    """The f32 rows of every frame of this type, concatenated: (n, cols); None if there is none,
+    or ValueError if `required`."""
     rows = [np.frombuffer(p, dtype="<f4").reshape(r, c) for t, s, q, r, c, p in read_frames(data) if t == typ]
+    if not rows and required:
+        raise ValueError("no frame of type %d in the stream" % typ)
     return np.concatenate(rows, 0) if rows else None
 
 
@@ -56,8 +59,7 @@ def bvh_features(path, model=None):
     if model:
         cmd += ["-m", model]
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE).stdout
-    rows = [np.frombuffer(p, dtype="<f4").reshape(r, c) for t, s, q, r, c, p in read_frames(out) if t == FEATURES]
-    return np.concatenate(rows, 0)
+    return rows_of(out, FEATURES, required=True)
 
 
 def main():

@@ -97,8 +97,7 @@ def main():
 		bvh = run([os.path.join(BIN, "vae-dec")] + m, lat)
 		t_dec += time.time() - t
 		fc = run([os.path.join(BIN, "vae-dec"), "--features"] + m, lat)
-		fc = np.concatenate([np.frombuffer(p, "<f4").reshape(r, c) for ty, s, q, r, c, p in
-				     features.read_frames(fc) if ty == features.FEATURES], 0)
+		fc = features.rows_of(fc, features.FEATURES, required=True)
 		tmp = os.path.join(a.model_dir, "out.bvh")
 		with open(tmp, "wb") as f:
 			f.write(bvh)
