@@ -131,8 +131,9 @@ def templates(base=BASE):
 	return t2m, m2t
 
 
-def make_config(base=BASE):
-	"""The full config (base Llama keys + llamo object) of the SmolLM2 model."""
+def make_config(base=BASE, rank=RANK, t2m_template=None):
+	"""The full config (base Llama keys + llamo object) of the SmolLM2 model: twin LoRA rank
+	`rank`; t2m_template, if given, replaces the text to motion layout (same system prefix)."""
 	from tokenizers import Tokenizer
 	cfg = read_json(os.path.join(base, "config.json"))
 	tok = Tokenizer.from_file(os.path.join(base, "tokenizer.json"))
@@ -140,6 +141,9 @@ def make_config(base=BASE):
 	added = {a["content"]: a for a in read_json(os.path.join(base, "tokenizer.json"))["added_tokens"]}
 	assert added[BOM]["special"] and added[EOM]["special"], "BOM/EOM must be special tokens"
 	t2m, m2t = templates(base)
+	if t2m_template:
+		assert t2m_template.split("{prompt}")[0] == t2m.split("{prompt}")[0], "t2m_template: another system prefix"
+		t2m = t2m_template
 	assert BOM not in t2m + m2t and EOM not in t2m + m2t
 	vae, _ = st.load(VAE)
 	dflt = read_json(os.path.join(DEFAULT, "config.json"))["llamo"]
@@ -154,7 +158,7 @@ def make_config(base=BASE):
 		"motion": dflt["motion"],
 		"bom_token_id": bom, "eom_token_id": eom,
 		"max_motion_tokens": 116,
-		"motion_lora_rank": RANK,
+		"motion_lora_rank": rank,
 		"t2m_template": t2m, "m2t_template": m2t, "m2t_prompt": M2T_PROMPT,
 	}
 	return cfg
@@ -331,10 +335,11 @@ class Stack:
 			y = y.index_add(0, mi, d)
 		return y
 
-	def segment(self, x, motion, pos, past=None, past_valid=None):
+	def segment(self, x, motion, pos, past=None, past_valid=None, trace=None):
 		"""x (B, T, H) inputs; motion (B, T) bool (None: text only); pos (B, T) positions;
 		past: per layer (K, V) (B, nkv, Tp, hd) after RoPE, past_valid (B, Tp) bool ->
-		(pre-norm output (B, T, H), this segment's [(K, V)]).
+		(pre-norm output (B, T, H), this segment's [(K, V)]); trace (a list): gets the residual
+		stream (B, T, H) after each layer (flow_probe.py's layer probes).
 		The residual stream and the norms are f32; everything else runs in the dtype of the
 		frozen weights (bf16 for training: no mixed-dtype elementwise ops, which are slow on the
 		CPU; f32 for --check, where this is llamo_ref's arithmetic). GQA without copying K/V:
@@ -374,6 +379,8 @@ class Stack:
 			g = self.lin(b, lt["gate_proj"], lm.mlp.gate_proj, mi, lt["gate_proj_t"])
 			u = self.lin(b, lt["up_proj"], lm.mlp.up_proj, mi, lt["up_proj_t"])
 			x = x + self.lin(F.silu(g) * u, lt["down_proj"], lm.mlp.down_proj, mi).view(B, T, H).float()
+			if trace is not None:
+				trace.append(x)
 		return x, kvs
 
 	def final(self, x, motion):
@@ -750,13 +757,38 @@ def save_ckpt(path, m, opt, step, extra):
 	os.replace(tmp, path)
 
 
-def save_weights(path, m, step, steps):
-	"""The trained tensors only (F32, ~44 MB): what a later session needs to go on (optimizer
-	state is lost: --init-weights restarts AdamW's moments at the saved step)."""
+def save_weights(path, m, step, steps, cfgd):
+	"""The trained tensors only (F32, ~44 MB at rank 16): what a later session needs to go on
+	(optimizer state is lost: --resume-weights restarts AdamW's moments at the saved step); the
+	metadata keep the rank and the text to motion layout (layout_of reads them back)."""
 	tmp = path + ".part"
+	lc = cfgd["llamo"]
 	st.save(tmp, {k: v.detach().float().contiguous() for k, v in m.state_dict().items()},
-		{"step": step, "steps": steps, "base": "SmolLM2-135M-Instruct", "rank": RANK})
+		{"step": step, "steps": steps, "base": "SmolLM2-135M-Instruct", "rank": lc["motion_lora_rank"],
+		 "t2m_template": lc["t2m_template"]})
 	os.replace(tmp, path)
+
+
+def layout_of(src):
+	"""(rank, t2m_template) of a save_weights file or a checkpoint name under CKPT: the rank from
+	the lora_A shapes, the layout from the file's metadata or the run's arguments (None: the
+	default layout, as every file written before the option existed)."""
+	if src.endswith(".safetensors"):
+		sd, meta = st.load(src)
+		tmpl = meta.get("t2m_template")
+	else:
+		d = torch.load(os.path.join(CKPT, src + ".pt"))
+		sd, tmpl = d["motion"], d["args"].get("t2m_template")
+	rank = next(v.shape[0] for k, v in sd.items() if k.endswith("lora_A"))
+	return int(rank), tmpl or None
+
+
+def t2m_layout(suffix, base=BASE):
+	"""The text to motion layout with `suffix` (Python escapes decoded) after {prompt} instead of
+	the chat template's end of the user turn and start of the assistant's; None for no suffix."""
+	if not suffix:
+		return None
+	return templates(base)[0].split("{prompt}")[0] + "{prompt}" + suffix.encode().decode("unicode_escape")
 
 
 def load_motion(m, src):
@@ -780,12 +812,19 @@ def sha256(path):
 
 def train(a):
 	torch.set_num_threads(a.threads)
-	cfgd = make_config()
+	rank, tmpl = a.rank or RANK, t2m_layout(a.t2m_suffix)
+	src0 = a.resume_weights or a.init or (a.name or a.stage) if (a.resume_weights or a.init or a.resume) else None
+	if src0:   # a continuation keeps the shape and the layout of what it starts from
+		rank0, tmpl0 = layout_of(src0)
+		if (a.rank and a.rank != rank0) or (a.t2m_suffix and tmpl != tmpl0):
+			raise SystemExit("train_smol: %s has rank %d and layout %r; --rank / --t2m-suffix disagree" % (src0, rank0, tmpl0))
+		rank, tmpl = rank0, tmpl0
+	cfgd = make_config(rank=rank, t2m_template=tmpl)
 	cfg = llamo_ref.Config(cfgd)
 	text, _ = load_text(BASE, torch.float32 if a.f32 else torch.bfloat16)
 	tok = Tok()
 	torch.manual_seed(a.seed)       # LoRA A's init
-	m = Motion(cfg)
+	m = Motion(cfg, r=rank)
 	src = init_motion(m, text, default_dir=a.flow_init, seed=a.seed)
 	train_llamo.MIRROR = a.mirror
 	data = train_llamo.MotionData()
@@ -825,9 +864,10 @@ def train(a):
 		log("stage %s starts from %s" % (a.stage, src))
 	else:
 		log("start: flow head from %s; %d trainable tensors, %.2f M parameters (twin LoRA rank %d: %.2f M)" % (
-			src, len(params), sum(p.numel() for p in params) / 1e6, RANK,
+			src, len(params), sum(p.numel() for p in params) / 1e6, rank,
 			sum(p.numel() for n, p in m.named_parameters() if "lora_" in n) / 1e6))
 	a.vae_sha256 = vae_sha
+	a.t2m_template = tmpl
 	log("train %s (%s): steps %d (schedule), batch %d, lr %g (%s), aug %g, mirror %s, bf16 %s, %d train clips, "
 	    "%d trainable tensors; latents %s, VAE %s sha256 %s; load %s" % (
 		a.stage, name, a.steps, a.batch, lr, ", ".join("%s %g" % (g["name"], g["base_lr"]) for g in groups), a.aug,
@@ -842,7 +882,7 @@ def train(a):
 	if step >= a.steps:
 		log("%s is at step %d of %d already: nothing to train" % (path, step, a.steps))
 		if a.weights_out:
-			save_weights(a.weights_out, m, step, a.steps)
+			save_weights(a.weights_out, m, step, a.steps, cfgd)
 			log("wrote %s (step %d)" % (a.weights_out, step))
 	while step < a.steps:
 		for g in opt.param_groups:
@@ -871,7 +911,7 @@ def train(a):
 		if time.time() - t_ck > a.ckpt_minutes * 60 or done or step == a.steps:
 			save_ckpt(path, m, opt, step, {"rng": rng, "args": vars(a), "hist": hist})
 			if a.weights_out:
-				save_weights(a.weights_out, m, step, a.steps)
+				save_weights(a.weights_out, m, step, a.steps, cfgd)
 			t_ck = time.time()
 			log("checkpoint %s%s (step %d)" % (path, " and " + a.weights_out if a.weights_out else "", step))
 		if done:
@@ -888,11 +928,12 @@ def evaluate(a):
 	(one per label pair and source, up to --eval-clips), greedy, judged by captions.parse_caption
 	(content) and questions.is_correct; prints per kind accuracy and a few answers."""
 	torch.set_num_threads(a.threads)
-	cfgd = make_config()
+	rank, tmpl = layout_of(a.src)
+	cfgd = make_config(rank=rank, t2m_template=tmpl)
 	cfg = llamo_ref.Config(cfgd)
 	text, _ = load_text(BASE, torch.float32 if a.f32 else torch.bfloat16)
 	tok = Tok()
-	m = Motion(cfg)
+	m = Motion(cfg, r=rank)
 	step, path = load_motion(m, a.src)
 	train_llamo.MIRROR = False
 	data = train_llamo.MotionData()
@@ -940,9 +981,10 @@ CONTENTS_, STYLES_ = captions.CONTENTS, captions.STYLES
 
 
 def export(a):
-	cfgd = make_config()
+	rank, tmpl = layout_of(a.src)
+	cfgd = make_config(rank=rank, t2m_template=tmpl)
 	cfg = llamo_ref.Config(cfgd)
-	m = Motion(cfg)
+	m = Motion(cfg, r=rank)
 	step, path = load_motion(m, a.src)
 	dt = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[a.dtype]
 	tensors = {k: v.detach().to(dt) for k, v in m.state_dict().items()}
@@ -988,6 +1030,9 @@ def main():
 	ap.add_argument("--minutes", type=float, default=1e9, help="stop this run after so many minutes (checkpointed)")
 	ap.add_argument("--ckpt-minutes", type=float, default=5.0)
 	ap.add_argument("--batch", type=int, default=16)
+	ap.add_argument("--rank", type=int, help="a new run: the twin's LoRA rank (default %d; a continuation keeps its source's)" % RANK)
+	ap.add_argument("--t2m-suffix", help="a new run: the text after {prompt} in the text to motion layout instead of the "
+			"chat template's '<|im_end|>\\n<|im_start|>assistant\\n' (Python escapes decoded; kept with the weights)")
 	ap.add_argument("--lr", type=float, help="base rate (default per stage: s1 3e-4, s2 2e-4, s3 3e-5)")
 	ap.add_argument("--warmup", type=int, help="default per stage: 50, 100, 10")
 	ap.add_argument("--aug", type=float, help="noise augmentation of the motion history, max sigma (default per stage: 1, 1, 0)")
