@@ -724,6 +724,7 @@ def main():
 	ap.add_argument("--init", help="s2 / s3: start from this checkpoint instead of s1 / s2")
 	ap.add_argument("--name", help="s2 / s3: save the checkpoint under this name instead of s2 / s3")
 	ap.add_argument("--reseed", type=int, help="s2: batch seed offset (default 1 with --init, else 0)")
+	ap.add_argument("--lr", type=float, help="s2: the backbone's peak rate (default 3e-4, 1.5e-4 with --init); the heads' is 5/3 of it")
 	ap.add_argument("--minutes", type=float, default=1e9)
 	ap.add_argument("--steps", type=int, default=0)
 	ap.add_argument("--batch", type=int, default=32)
@@ -777,7 +778,7 @@ def main():
 	elif a.stage == "s2":
 		# --init s3 --name s4: a continuation of stage 2 from a later checkpoint, at a lower rate
 		load_ckpt(model, a.init or "s1")
-		lr = 3e-4 if not a.init else 1.5e-4
+		lr = a.lr or (3e-4 if not a.init else 1.5e-4)
 		hist = stage_motion("s2", model, tk, a, ("motion_model.",) + HEADS, lr, head_lr=lr * 5 / 3, aug=a.aug,
 				    reseed=a.reseed if a.reseed is not None else int(bool(a.init)))
 		save_ckpt(model, a.name or "s2", hist)
