@@ -136,18 +136,10 @@ class Smol:
 	def layer_states(self, prompts):
 		"""-> [(B, H)] the text branch's residual stream at [BOM] after each layer, rms-normed."""
 		seqs = [self.bt.t2m(p, torch.zeros(1, self.tr.cfg.latent_dim)) for p in prompts]
-		S = len(self.tr.sys_ids)
-		B, Tp = len(seqs), max(len(s["pre"]) for s in seqs)
-		pre = torch.zeros(B, Tp, dtype=torch.long)
-		n = torch.tensor([len(s["pre"]) for s in seqs])
-		for b, s in enumerate(seqs):
-			pre[b, :len(s["pre"])] = torch.as_tensor(s["pre"])
-		past = [(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in self.tr.sys_kv]
 		trace = []
-		with self.tr.autocast():
-			self.tr.stack.segment(self.tr.text["emb"][pre], None, S + torch.arange(Tp)[None].expand(B, Tp),
-					      past, torch.ones(B, S, dtype=torch.bool), trace=trace)
-		out = [x[torch.arange(B), n - 1].float() for x in trace]
+		self.tr.forward(seqs, trace=trace)
+		n = torch.tensor([len(s["pre"]) for s in seqs])
+		out = [x[torch.arange(len(seqs)), n - 1].float() for x in trace]
 		return [x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5) for x in out]
 
 	def bom_states(self, prompts):
@@ -264,10 +256,8 @@ def main():
 				state_probe(model, a.probe_captions, a.batch, layers_too=not a.no_layers)
 			if name == "smol":
 				for suf in a.t2m_suffix:
-					suf = suf.encode().decode("unicode_escape")
-					base = model.tr.cfg.t2m_template.split("{prompt}")[0]
 					print("smol, template suffix %r:" % suf, flush=True)
-					state_probe(cls(src, base + "{prompt}" + suf), a.probe_captions or 8, a.batch, layers_too=False)
+					state_probe(cls(src, model.ts.t2m_layout(suf)), a.probe_captions or 8, a.batch, layers_too=False)
 
 
 if __name__ == "__main__":

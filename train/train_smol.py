@@ -480,9 +480,10 @@ class Trainer:
 	def autocast(self):
 		return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
 
-	def forward(self, seqs, aug=0.0, keep_kv=False):
+	def forward(self, seqs, aug=0.0, keep_kv=False, trace=None):
 		"""-> (h_bom (B, H): final-normed state at [BOM]; h (B, Tq, H): final-normed states of the
-		post segment; post_ids (B, Tq); motion (B, Tq))."""
+		post segment; post_ids (B, Tq); motion (B, Tq)). trace (a list): gets the prompt segment's
+		residual stream after each layer (Stack.segment)."""
 		cfg, L = self.cfg, self.cfg.latent_dim
 		B = len(seqs)
 		S = len(self.sys_ids)
@@ -497,7 +498,7 @@ class Trainer:
 		past_valid = torch.ones(B, S, dtype=torch.bool)
 		with torch.no_grad(), self.autocast():
 			x, kv = self.stack.segment(self.text["emb"][pre], None, S + torch.arange(Tp)[None].expand(B, Tp),
-						   past, past_valid)
+						   past, past_valid, trace=trace)
 			h_bom = self.stack.final(x[torch.arange(B), plen - 1], None).float()
 		past = [(torch.cat([pk, k.to(pk.dtype)], 2), torch.cat([pv, v.to(pv.dtype)], 2))
 			for (pk, pv), (k, v) in zip(past, kv)]
