@@ -110,14 +110,15 @@ class Smol:
 	def __init__(self, src, t2m_template=None):
 		import train_smol
 		self.ts = train_smol
-		cfgd = train_smol.make_config()
+		rank, tmpl = train_smol.layout_of(src)   # the run's twin rank and layout, kept with its weights
+		cfgd = train_smol.make_config(rank=rank, t2m_template=tmpl)
 		if t2m_template:   # a variant of the layout (same system prefix before {prompt})
 			assert t2m_template.split("{prompt}")[0] == cfgd["llamo"]["t2m_template"].split("{prompt}")[0]
 			cfgd["llamo"]["t2m_template"] = t2m_template
 		cfg = train_smol.llamo_ref.Config(cfgd)
 		text, _ = train_smol.load_text(train_smol.BASE, torch.bfloat16)
 		tok = train_smol.Tok()
-		self.m = train_smol.Motion(cfg)
+		self.m = train_smol.Motion(cfg, r=rank)
 		train_smol.load_motion(self.m, src)
 		self.tr = train_smol.Trainer(cfgd, text, self.m, tok)
 		self.bt = train_smol.Batcher(_Empty(), tok, cfg, random.Random(0))
@@ -225,6 +226,20 @@ def state_probe(model, n_train, batch, seed=7, layers_too=True):
 			name, 100 * acc[0], 100 * acc[1], len(te), len(tr)), flush=True)
 
 
+@torch.no_grad()
+def spread(model, batch, seed=0):
+	"""How much the state at [BOM] and the projector's condition of z_0 vary across prompts (one
+	training caption per label pair): the mean squared deviation from the prompts' mean over the
+	squared mean. Near 0: nearly the same input for every prompt."""
+	r = random.Random(seed)
+	prompts = [captions.caption(c, s, r) for c in range(len(captions.CONTENTS)) for s in range(len(captions.STYLES))]
+	hs, cs = zip(*(model.bom_states(prompts[i:i + batch]) for i in range(0, len(prompts), batch)))
+	for what, x in (("state at [BOM]", torch.cat(hs).float()), ("condition of z_0", torch.cat(cs).float())):
+		mu = x.mean(0)
+		print("  spread across prompts, %-17s %.4f" % (what, float((x - mu).pow(2).sum(-1).mean() / mu.pow(2).sum())),
+		      flush=True)
+
+
 def main():
 	ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 	ap.add_argument("--smol", help="train_smol weights file (or checkpoint name)")
@@ -252,6 +267,7 @@ def main():
 			model = cls(src)
 			if not a.no_flow:
 				probe(model, data, its, sigmas, a.batch)
+			spread(model, a.batch)
 			if a.probe_captions:
 				state_probe(model, a.probe_captions, a.batch, layers_too=not a.no_layers)
 			if name == "smol":
