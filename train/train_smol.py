@@ -238,11 +238,14 @@ class Projector(MLPNorm):
 	def forward(self, x):
 		return super().forward((x - self.in_mu.to(x.dtype)) * self.in_inv.to(x.dtype))
 
+	def folded(self, w, b):
+		"""(W, b) of the standardized fc1 -> those of the plain fc1 computing the same."""
+		wf = w * self.in_inv
+		return wf, b - wf @ self.in_mu
+
 	@staticmethod
 	def _fold(mod, sd, prefix, _meta):
-		w, b = sd[prefix + "fc1.weight"], sd[prefix + "fc1.bias"]
-		wf = w * mod.in_inv
-		sd[prefix + "fc1.weight"], sd[prefix + "fc1.bias"] = wf, b - wf @ mod.in_mu
+		sd[prefix + "fc1.weight"], sd[prefix + "fc1.bias"] = mod.folded(sd[prefix + "fc1.weight"], sd[prefix + "fc1.bias"])
 		return sd
 
 	def _unfold(self, sd, prefix, *_):
@@ -253,7 +256,7 @@ class Projector(MLPNorm):
 	@torch.no_grad()
 	def standardize(self, mu, inv):
 		"""Re-parameterize in place to fc1((x - mu) * inv), keeping the function."""
-		w, b = self.fc1.weight * self.in_inv, self.fc1.bias - (self.fc1.weight * self.in_inv) @ self.in_mu
+		w, b = self.folded(self.fc1.weight, self.fc1.bias)
 		self.in_mu.copy_(mu)
 		self.in_inv.copy_(inv)
 		self.fc1.weight.copy_(w / inv)
@@ -897,10 +900,13 @@ def train(a):
 	stage = STAGES[a.stage]
 	lr = a.lr or stage["lr"]
 	warm = stage["warmup"] if a.warmup is None else a.warmup
-	if a.resume and os.path.exists(os.path.join(CKPT, (a.name or a.stage) + ".pt")):
+	name = a.name or a.stage
+	path = os.path.join(CKPT, name + ".pt")
+	d = torch.load(path) if a.resume and not a.resume_weights else None
+	if d is not None:
 		# a resumed run keeps its schedule length, noise augmentation and projector parameterization
 		# unless told otherwise
-		was = torch.load(os.path.join(CKPT, (a.name or a.stage) + ".pt"))["args"]
+		was = d["args"]
 		a.steps = was["steps"] if a.steps is None else a.steps
 		a.aug = was["aug"] if a.aug is None else a.aug
 		a.standardize_bom = a.standardize_bom or was.get("standardize_bom", False)
@@ -911,15 +917,12 @@ def train(a):
 	groups = param_groups(m, lr, stage["train"])
 	opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
 	params = [p for g in groups for p in g["params"]]
-	name = a.name or a.stage
-	path = os.path.join(CKPT, name + ".pt")
 	step, hist = 0, []
 	vae_sha = sha256(VAE)
 	if a.resume_weights:
 		step, _ = load_motion(m, a.resume_weights)
 		log("resume from weights: %s at step %d (optimizer moments start fresh)" % (a.resume_weights, step))
 	elif a.resume:
-		d = torch.load(path)
 		m.load_state_dict(d["motion"])
 		opt.load_state_dict(d["opt"])
 		step, hist = d["step"], d.get("hist", [])
