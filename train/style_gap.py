@@ -11,7 +11,12 @@ three ways:
                motion still carries, read in the latent space)
   decoded      make eval's classifier (classifier.py, on the features of the decoded BVH)
 
-Both classifiers also score the real validation takes (their ceiling). The latents of the
+Both classifiers also score the real validation takes (their ceiling). Also the style reach: per
+clip the pooled latent (mean and deviation over the clip), projected on the line from the real
+training clips' pooled mean of (content, normal) to that of (content, style); 1 is as far from
+normal as the real clips of the style on average, 0 is normal. Printed per style for the
+generations and for the real validation takes (a shortfall of the generations is a style made
+too weakly). The latents of the
 model's VAE are computed here once (torch, from the model's vae.* tensors) and cached in
 LLAMO_WORK as latents-<sha>.npz.
 
@@ -57,6 +62,37 @@ def latents_for(model):
 	with torch.no_grad():
 		train_vae.write_latents(vae, data, mean, std, path, ev.log)
 	return path
+
+
+def pooled(z):
+	"""(n, 32) latents of one clip -> (64,) their mean and deviation over the clip."""
+	z = np.asarray(z, np.float64)
+	return np.concatenate([z.mean(0), z.std(0) if len(z) > 1 else np.zeros(z.shape[1])])
+
+
+def style_reach(lat_data, data, vid, z_gen, yc, ys):
+	"""Mean reach per style (see the module comment) of the generations (z_gen with labels yc, ys)
+	and of the real validation takes vid."""
+	normal = dataset.STYLES.index("normal")
+	tr = [i for i in lat_data.train if i < len(data.content)]
+	P = {i: pooled(lat_data.clip(i)) for i in tr}
+	centre = {}
+	for c in range(len(dataset.CONTENTS)):
+		for s in range(len(dataset.STYLES)):
+			m = [P[i] for i in tr if data.content[i] == c and data.style[i] == s]
+			centre[c, s] = np.mean(m, 0)
+
+	def reach(p, c, s):
+		d = centre[c, s] - centre[c, normal]
+		return float((p - centre[c, normal]) @ d / (d @ d))
+	out = {}
+	for s, name in enumerate(dataset.STYLES):
+		if s == normal:
+			continue
+		g = [reach(pooled(z), c, s) for z, c, t in zip(z_gen, yc, ys) if t == s and len(z) > 0]
+		r = [reach(pooled(lat_data.clip(i)), data.content[i], s) for i in vid if data.style[i] == s and lat_data.n[i] > 0]
+		out[name] = {"generated": round(float(np.mean(g)), 3), "real_val": round(float(np.mean(r)), 3)}
+	return out
 
 
 def main():
@@ -117,6 +153,7 @@ def main():
 		"latent_std_real_val": round(float(np.mean([lat_data.clip(i).std(0).mean().item() for i in vid
 								 if lat_data.n[i] > 1])), 4),
 	}
+	res["style_reach"] = style_reach(lat_data, data, vid, z_gen, yc, ys)
 	print(json.dumps(res, indent=1))
 
 

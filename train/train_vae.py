@@ -18,6 +18,12 @@ Bandai-Namco features (dataset.Data), the paper's recipe (LLaMo 3.2, MotionStrea
     0.8 to 1.25 times the speed); random heading changes nothing in these features.
     --exclude-style STYLE trains without any take of STYLE (leave-one-style-out; the style's
     clips are measured as the held-out set, the normalization comes from the other styles).
+    --freeze-encoder --shrink R (issue 10, a decoder fine-tune): only the decoder trains, so the
+    latents (and a motion model's heads trained on them) stay bit for bit; a share --p-shrink of
+    the windows is decoded from z' = m + (1 - r)(z - m), r ~ U(0, R), m the mean training latent,
+    against the real motion, so that a style the flow head renders too weakly still decodes as
+    that style (style_gap.py's style reach; runs/vae10/heads-s3n-eval.md, "Sixth try"). Use
+    --select last with it (validation sees unchanged latents only).
     --init-model DIR starts from a model directory's VAE; --resume continues OUT/last.pt
     (written every --ckpt-minutes; the cosine schedule runs over --minutes of training in all).
 
@@ -234,9 +240,18 @@ def part_weights(F_, w_root, w_pos, w_dpos, w_rot):
 def loss_fn(vae, x, m, mean, std, a):
 	"""x (B, T, F) normalized, m (B, T) mask -> (total, dict of parts)."""
 	B = x.shape[0]
-	mu, _ = encode_batch(vae, x)
+	if a.freeze_encoder:
+		with torch.no_grad():
+			mu, _ = encode_batch(vae, x)
+	else:
+		mu, _ = encode_batch(vae, x)
 	sigma = torch.rand(B, 1, 1) * a.sigma_max
 	z = mu + sigma * torch.randn_like(mu)
+	if a.shrink > 0:
+		# a motion made weaker: z' = m + (1 - r)(z - m) towards the mean training latent m, r ~
+		# U(0, shrink), in a share p_shrink of the windows; the target stays the real motion
+		r = torch.rand(B, 1, 1) * a.shrink * (torch.rand(B, 1, 1) < a.p_shrink)
+		z = a.latent_mean + (1 - r) * (z - a.latent_mean)
 	y = decode_batch(vae, z)
 	mm = m[..., None]
 	n = m.sum()
@@ -465,13 +480,16 @@ def main():
 	p.add_argument("--mirror", action="store_true", help="also train on the mirrored clips (augment.py --build)")
 	p.add_argument("--p-speed", type=float, default=0.0, help="share of windows resampled at a speed in [0.8, 1.25]")
 	p.add_argument("--exclude-style", help="leave this style out of training (every take; all its clips are the held-out set)")
+	p.add_argument("--freeze-encoder", action="store_true", help="train the decoder only (the encoder, so the latents and the motion model's heads trained on them, stay as they are)")
+	p.add_argument("--shrink", type=float, default=0.0, help="pull the latents of a share --p-shrink of the windows towards the mean training latent by r ~ U(0, SHRINK) (the target stays the real motion): a decoder that keeps a style made too weakly")
+	p.add_argument("--p-shrink", type=float, default=0.5)
 	p.add_argument("--init-model", help="start from the vae.* tensors of this model directory (or vae.safetensors file)")
 	p.add_argument("--ckpt-minutes", type=float, default=5.0, help="write OUT/last.pt (resumable) this often")
 	p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (same arguments)")
 	p.add_argument("--log-every", type=int, default=20)
 	p.add_argument("--val-minutes", type=float, default=3.0)
 	p.add_argument("--val-clips", type=int, default=96, help="validation subset during training")
-	p.add_argument("--select", default="fk", choices=["fk", "mse"], help="best checkpoint by the root-aligned MPJPE of the global positions by FK of the decoded rotations and integrated heading (fk; make eval's measure) or the normalized MSE")
+	p.add_argument("--select", default="fk", choices=["fk", "mse", "last"], help="best checkpoint by the root-aligned MPJPE of the global positions by FK of the decoded rotations and integrated heading (fk; make eval's measure), the normalized MSE, or the last validation (last: for --shrink, whose gain the validation of unchanged latents does not see)")
 	p.add_argument("--eval-only", action="store_true")
 	p.add_argument("--write-latents", action="store_true", help="only write LATENTS (and with --mirror the mirrored clips' _mirror latents) from OUT/vae.safetensors, e.g. the committed one")
 	a = p.parse_args()
@@ -529,7 +547,7 @@ def main():
 	if a.init_model:
 		load_init(vae, a.init_model)
 	nparam = sum(p.numel() for p in vae.parameters())
-	log("train_vae: %s" % json.dumps({k: v for k, v in vars(a).items() if k != "rest_off"}))
+	log("train_vae: %s" % json.dumps({k: v for k, v in vars(a).items() if k not in ("rest_off", "latent_mean")}))
 	log("width %d: %d parameters (%.1f MB f32, %.1f MB bf16); %d train clips, %d val clips%s" % (
 		a.width, nparam, nparam * 4 / 1e6, nparam * 2 / 1e6, len(train_ids), len(val_ids),
 		"; held-out style %s: %d clips" % (a.exclude_style, len(held)) if held is not None else ""))
@@ -555,7 +573,16 @@ def main():
 	vsub = val_ids[np.random.default_rng(123).permutation(len(val_ids))[:a.val_clips]]
 	hsub = held[np.random.default_rng(123).permutation(len(held))[:a.val_clips]] if held is not None else None
 	win = Windows(data, train_ids, mean, std, a.window, rng, sources=sources, p_speed=a.p_speed)
-	opt = torch.optim.AdamW(vae.parameters(), lr=a.lr, betas=(0.9, 0.99), weight_decay=1e-4)
+	a.latent_mean = 0.0
+	if a.shrink > 0:
+		with torch.no_grad():
+			a.latent_mean = torch.from_numpy(np.concatenate(encode_clips(vae, data, train_ids, mean, std), 0).mean(0))
+		log("shrink: mean training latent from %d clips, |m| %.3f" % (len(train_ids), float(a.latent_mean.norm())))
+	if a.freeze_encoder:
+		for q in vae.encoder.parameters():
+			q.requires_grad_(False)
+	trained = [q for q in vae.parameters() if q.requires_grad]
+	opt = torch.optim.AdamW(trained, lr=a.lr, betas=(0.9, 0.99), weight_decay=1e-4)
 	budget = a.minutes * 60
 	hist, vals, run = [], [], {}
 	best = float("inf")
@@ -580,7 +607,7 @@ def main():
 		torch.save({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": time.time() - t0,
 			    "best": best, "hist": hist, "vals": vals, "early_done": early_done,
 			    "np_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "args": {
-				    k: v for k, v in vars(a).items() if k != "rest_off"}}, tmp)
+				    k: v for k, v in vars(a).items() if k not in ("rest_off", "latent_mean")}}, tmp)
 		os.replace(tmp, last)
 		last_ck = time.time()
 
@@ -596,7 +623,7 @@ def main():
 		vals.append(v)
 		tag = ""
 		score = v["mpjpe_fk_groot_mm"] if a.select == "fk" else v["rec_mse_norm"]
-		if score < best:
+		if score < best or a.select == "last":
 			best = score
 			torch.save({"vae": vae.state_dict(), "width": a.width, "step": step, "val": v,
 				    "mean": mean, "std": std}, ckpt)
@@ -619,7 +646,7 @@ def main():
 		loss, parts = loss_fn(vae, x, m, tmean, tstd, a)
 		opt.zero_grad(set_to_none=True)
 		loss.backward()
-		torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+		torch.nn.utils.clip_grad_norm_(trained, 1.0)
 		opt.step()
 		step += 1
 		parts["loss"] = float(loss)

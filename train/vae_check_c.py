@@ -36,9 +36,10 @@ ROOT = os.path.dirname(HERE)
 BIN = os.path.join(ROOT, "bin")
 
 
-def build_model_dir(vae_path, out, dtype):
-	"""models/default with the trained VAE and normalization; every tensor in dtype."""
-	src = os.path.join(ROOT, "models", "default")
+def build_model_dir(vae_path, out, dtype, src=None):
+	"""The model directory src (default models/default) with the trained VAE and normalization;
+	every tensor in dtype."""
+	src = src or os.path.join(ROOT, "models", "default")
 	os.makedirs(out, exist_ok=True)
 	for f in ("tokenizer.json", "skeleton.bvh"):
 		shutil.copyfile(os.path.join(src, f), os.path.join(out, f))
