@@ -23,6 +23,9 @@ Stages (checkpoints in /tmp/llamo-train/llamo/, log and loss curves in runs/llam
   s3      head annealing: backbone frozen, adapter/projector/flow/exit heads at a lower learning
           rate decaying to 0.
   export  models/default (BF16 weights), with the VAE and normalization of train/runs/vae.
+  frombundled  a trained model directory (--from-dir) as checkpoint "bundled" (then s2 / s3
+          --init bundled), or with --text-only its text branch alone as checkpoint "lm" (then s1
+          to s3 rebuild the twin and the heads on new latents; issue 10).
 
 Sequences follow docs/model-format.md 4.6 / 4.7: t2m = tok(t2m_template % caption) [BOM] z_0..z_{n-1}
 [EOM]: the state at [BOM] predicts z_0, the state at z_{j-1} predicts z_j (flow loss); the exit
@@ -717,6 +720,7 @@ def main():
 	ap.add_argument("--stage", required=True, choices=["all", "tok", "lm", "s1", "s2", "s3", "guidance", "conditioning", "export", "plot", "frombundled"])
 	ap.add_argument("--mirror", action="store_true", help="s1/s2/s3: also train on the mirrored clips with mirrored labels")
 	ap.add_argument("--from-dir", default=OUT, help="frombundled: the model directory to start from")
+	ap.add_argument("--text-only", action="store_true", help="frombundled: keep only its text branch, as checkpoint lm (then s1 trains a new twin and new heads)")
 	ap.add_argument("--ckpt", help="checkpoint to export or check (default: the latest stage)")
 	ap.add_argument("--scale", type=float, default=3.0, help="guidance scale written by export")
 	ap.add_argument("--scales", default="1,2,3,4.5")
@@ -749,6 +753,12 @@ def main():
 		missing = [k for k in missing if not k.startswith("vae.")]
 		if missing or unexpected:
 			raise SystemExit("train_llamo: %s: missing %s unexpected %s" % (a.from_dir, missing[:3], unexpected[:3]))
+		if a.text_only:  # a fresh rebuild: the text branch as the "lm" checkpoint, then s1 ... s3
+			sd = {k: v for k, v in model.state_dict().items() if k.startswith("model.")}
+			torch.save({"state": sd, "hist": [], "extra": {"from": a.from_dir, "text_only": True}},
+				   os.path.join(CKPT, "lm.pt"))
+			log("frombundled --text-only: the text branch of %s -> %s" % (a.from_dir, os.path.join(CKPT, "lm.pt")))
+			return
 		save_ckpt(model, "bundled", [], {"from": a.from_dir})
 		log("frombundled: %s -> %s" % (a.from_dir, os.path.join(CKPT, "bundled.pt")))
 		return
