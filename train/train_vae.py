@@ -22,8 +22,9 @@ Bandai-Namco features (dataset.Data), the paper's recipe (LLaMo 3.2, MotionStrea
     latents (and a motion model's heads trained on them) stay bit for bit; a share --p-shrink of
     the windows is decoded from z' = m + (1 - r)(z - m), r ~ U(0, R), m the mean training latent,
     against the real motion, so that a style the flow head renders too weakly still decodes as
-    that style (style_gap.py's style reach; runs/vae10/heads-s3n-eval.md, "Sixth try"). Use
-    --select last with it (validation sees unchanged latents only).
+    that style. Use --select last with it (validation sees unchanged latents only). Tried in
+    runs/vae10/heads-s3n-eval.md, "Sixth try": it restores a motion weakened as a whole, but
+    the heads' misses are a style short along its own direction, and text to motion did not change.
     --init-model DIR starts from a model directory's VAE; --resume continues OUT/last.pt
     (written every --ckpt-minutes; the cosine schedule runs over --minutes of training in all).
 
