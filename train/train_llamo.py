@@ -413,9 +413,13 @@ def cosine_lr(step, total, base, warm=100):
 
 
 def save_ckpt(model, name, hist, extra=None):
+	"""Writes CKPT/name.pt (every non-VAE tensor, the loss history) whole or not at all: a run
+	killed while saving leaves no truncated checkpoint for runs/vae10/rebuild.sh to take as done."""
 	os.makedirs(CKPT, exist_ok=True)
+	path = os.path.join(CKPT, name + ".pt")
 	torch.save({"state": {k: v for k, v in model.state_dict().items() if not k.startswith("vae.")},
-		    "hist": hist, "extra": extra or {}}, os.path.join(CKPT, name + ".pt"))
+		    "hist": hist, "extra": extra or {}}, path + ".part")
+	os.replace(path + ".part", path)
 	with open(os.path.join(RUN, "hist_%s.json" % name), "w") as f:
 		json.dump(hist, f)
 
