@@ -40,6 +40,9 @@ stage s3c --stage s3 --mirror --init s2c --name s3c --steps 500
 for s in 2 3; do
 	m="$CK/model-$s"
 	[ -f "$m/model.safetensors" ] || $PY train_llamo.py --stage export --ckpt s3c --scale $s --out "$m"
-	[ -f "$m/eval/eval.json" ] || $PY eval.py --model "$m" --only t2m,m2t --jobs 2 --out "$m/eval"
-	[ -f "$m/style-gap.txt" ] || $PY style_gap.py --model "$m" --jobs 2 > "$m/style-gap.txt"
+	# a run with --only writes eval-partial.json; style_gap's JSON goes through a rename, so a
+	# cut-off run leaves nothing that looks done
+	[ -f "$m/eval/eval-partial.json" ] || $PY eval.py --model "$m" --only t2m,m2t --jobs 2 --out "$m/eval"
+	[ -f "$m/style-gap.json" ] || { $PY style_gap.py --model "$m" --jobs 2 > "$m/style-gap.json.part" &&
+		mv "$m/style-gap.json.part" "$m/style-gap.json"; }
 done
