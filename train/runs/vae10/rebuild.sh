@@ -1,10 +1,13 @@
 #!/bin/sh
-# Issue 10's fresh head rebuild: a new twin and new heads on the vae10 latents, the bundled
-# model's recipe (train_llamo.py RECIPE: s1 300, s2 3,000 + 1,500 + 2,000, s3 500; about 2.8 h
-# on the 2-core machine), stage by stage across sessions: a stage whose checkpoint exists is
-# skipped, so rerunning this script goes on where the last one stopped (a stage cut off in the
-# middle starts again). Then the export at guidance 2.0 and 3.0 and the measurements
-# (eval.py --only t2m,m2t and style_gap.py) of both.
+# Issue 10's head rebuild, the recipe of the bundled models/default: a new twin and new heads on
+# the vae10 latents, the earlier model's recipe (train_llamo.py RECIPE: s1 300, s2 3,000 + 1,500 +
+# 2,000, s3 500) with the mirrored clips (the seventh try: s3c), then s2 1,500 and s3 300 without
+# them (the eighth try: s3d; a mirrored clip keeps its content but not always its style, see
+# mirror_style.py and runs/vae10/heads-s3n-eval.md). About 3.6 h on the 2-core machine, stage by
+# stage across sessions: a stage whose checkpoint exists is skipped, so rerunning this script
+# goes on where the last one stopped (a stage cut off in the middle starts again). Then the
+# exports (s3c at guidance 2.0 and 3.0: model-2, model-3; s3d: model-d2, model-d3, the last one
+# is models/default) and their measurements (eval.py --only t2m,m2t and style_gap.py).
 #
 #   cd train && sh runs/vae10/rebuild.sh [CKPT_DIR]     # default ../ckpt-vae10f
 #
@@ -36,10 +39,14 @@ stage s2  --stage s2 --mirror --steps 3000
 stage s2b --stage s2 --mirror --init s2 --name s2b --steps 1500
 stage s2c --stage s2 --mirror --init s2b --name s2c --reseed 2 --steps 2000
 stage s3c --stage s3 --mirror --init s2c --name s3c --steps 500
+stage s2d --stage s2 --init s2c --name s2d --reseed 3 --steps 1500
+stage s3d --stage s3 --init s2d --name s3d --steps 300
 
-for s in 2 3; do
-	m="$CK/model-$s"
-	[ -f "$m/model.safetensors" ] || $PY train_llamo.py --stage export --ckpt s3c --scale $s --out "$m"
+for m in 2 3 d2 d3; do
+	ck=s3c; s=$m
+	case $m in d*) ck=s3d; s=${m#d};; esac
+	m="$CK/model-$m"
+	[ -f "$m/model.safetensors" ] || $PY train_llamo.py --stage export --ckpt $ck --scale $s --out "$m"
 	# a run with --only writes eval-partial.json; style_gap's JSON goes through a rename, so a
 	# cut-off run leaves nothing that looks done
 	[ -f "$m/eval/eval-partial.json" ] || $PY eval.py --model "$m" --only t2m,m2t --jobs 2 --out "$m/eval"
