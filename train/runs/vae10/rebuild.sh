@@ -3,9 +3,10 @@
 # the vae10 latents, the earlier model's recipe (train_llamo.py RECIPE: s1 300, s2 3,000 + 1,500 +
 # 2,000, s3 500) with the mirrored clips (the seventh try: s3c), then s2 1,500 and s3 300 without
 # them (the eighth try: s3d; a mirrored clip keeps its content but not always its style, see
-# mirror_style.py and runs/vae10/heads-s3n-eval.md). About 3.6 h on the 2-core machine, stage by
-# stage across sessions: a stage whose checkpoint exists is skipped, so rerunning this script
-# goes on where the last one stopped (a stage cut off in the middle starts again). Then the
+# mirror_style.py and runs/vae10/heads-s3n-eval.md). About 3.3 h of training on the 2-core
+# machine (and about 12 min of measurement per export), stage by stage across sessions: a stage
+# whose checkpoint exists is skipped, so rerunning this script goes on where the last one
+# stopped (a stage cut off in the middle starts again). Then the
 # exports (s3c at guidance 2.0 and 3.0: model-2, model-3; s3d: model-d2, model-d3, the last one
 # is models/default) and their measurements (eval.py --only t2m,m2t and style_gap.py).
 #
