@@ -10,8 +10,8 @@ always symmetric. Two readings, per style:
                the clip's own style, and what the mirrored ones are read as
   reach        style_gap.py's style reach (the pooled latent projected on the line from the real
                training clips of (content, normal) to those of (content, style); 1 is the real
-               style, 0 normal) of the training clips and of their mirrors, the mirrors measured
-               against the centres of their mirrored content
+               style, 0 normal) of the real validation takes and of the mirrored training clips,
+               the mirrors measured against the centres of their mirrored content
 
 Needs the features (dataset.py), the mirrored features (augment.py --build) and the latents of
 both (train_vae.py --mirror --write-latents writes LATENTS and LATENTS with _mirror).
@@ -34,32 +34,21 @@ sys.path.insert(0, HERE)
 import augment  # noqa: E402
 import classifier  # noqa: E402
 import dataset  # noqa: E402
-from style_gap import pooled  # noqa: E402
+from style_gap import style_reach  # noqa: E402
 
 
 def reach_table(data, path):
-	"""{style: (mean reach of the training clips, of their mirrors)} for the latents in path."""
-	z, zm = np.load(path), np.load(path[:-4] + "_mirror.npz")
-	off = z["offsets"]
-	tr = np.nonzero(~data.val & (np.diff(off) > 0))[0]
-	P = {i: pooled(z["latents"][off[i]:off[i + 1]]) for i in tr}
-	Pm = {i: pooled(zm["latents"][off[i]:off[i + 1]]) for i in tr}
-	normal = dataset.STYLES.index("normal")
-	centre = {}
-	for c in range(len(dataset.CONTENTS)):
-		for s in range(len(dataset.STYLES)):
-			centre[c, s] = np.mean([P[i] for i in tr if data.content[i] == c and data.style[i] == s], 0)
-
-	def reach(p, c, s):
-		d = centre[c, s] - centre[c, normal]
-		return float((p - centre[c, normal]) @ d / (d @ d))
-	mc = augment.MIRROR_CONTENT_IDX
-	out = {}
-	for s, name in enumerate(dataset.STYLES):
-		if s != normal:
-			out[name] = (np.mean([reach(P[i], data.content[i], s) for i in tr if data.style[i] == s]),
-				     np.mean([reach(Pm[i], mc[data.content[i]], s) for i in tr if data.style[i] == s]))
-	return out
+	"""{style: (reach of the real validation takes, of the mirrored training clips)} in the latents
+	of path, by style_gap.style_reach (the mirrors in the place of its generations)."""
+	os.environ["LLAMO_LATENTS"] = path
+	import train_llamo
+	lat_data = train_llamo.MotionData()
+	zm = np.load(path[:-4] + "_mirror.npz")
+	lat, off = zm["latents"], zm["offsets"]
+	tr = [i for i in lat_data.train if i < len(data.content)]
+	r = style_reach(lat_data, data, data.val_ids(), [lat[off[i]:off[i + 1]] for i in tr],
+			augment.MIRROR_CONTENT_IDX[data.content[tr]], data.style[tr])
+	return {name: (v["real_val"], v["generated"]) for name, v in r.items()}
 
 
 def main():
@@ -71,7 +60,7 @@ def main():
 	model = classifier.load_or_train(data)[0]
 	reach = reach_table(data, a.latents)
 	print("| style | validation takes | classifier: real / mirrored read as own style | mirrored read as |"
-	      " reach: training clips / mirrored |")
+	      " reach: validation takes / mirrored training clips |")
 	print("|---|---:|---:|---|---:|")
 	for s, name in enumerate(dataset.STYLES):
 		sel = np.nonzero((data.style == s) & data.val)[0]
