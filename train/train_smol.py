@@ -2,10 +2,12 @@
 
     /usr/bin/python3 train_smol.py --check                           # training forward == llamo_ref (f32)
     /usr/bin/python3 train_smol.py --mirror --stage s1               # 300 steps, adapter and heads
-    /usr/bin/python3 train_smol.py --mirror --stage s2 --init s1 --minutes 150   # 5200 steps, everything
-    /usr/bin/python3 train_smol.py --mirror --stage s2 --resume --minutes 150    # (next session: the
-                                                                   #  run's --steps, --aug, --standardize-bom kept)
-    /usr/bin/python3 train_smol.py --mirror --stage s3 --init s2     # 500 steps, head annealing
+    /usr/bin/python3 train_smol.py --mirror --stage s2 --init s1 --minutes 150 --stop-at 4200
+                                     # 5200 steps, everything; the mirrored clips until step 4200
+    /usr/bin/python3 train_smol.py --stage s2 --resume --minutes 150    # (next session, or the last
+                                     #  1000 steps without the mirrors: the run's --steps, --aug,
+                                     #  --standardize-bom kept, --mirror read from the command line)
+    /usr/bin/python3 train_smol.py --stage s3 --init s2              # 500 steps, head annealing
     /usr/bin/python3 train_smol.py --export ../models/smol           # a model directory from s3
 
 Checkpoints in $LLAMO_SMOL_CKPT (/tmp/llamo-smol/<stage>.pt: weights, optimizer, step, rngs),
@@ -962,7 +964,7 @@ def train(a):
 		if a.weights_out:
 			save_weights(a.weights_out, m, step, a.steps, cfgd)
 			log("wrote %s (step %d)" % (a.weights_out, step))
-	while step < a.steps:
+	while step < a.steps and (a.stop_at is None or step < a.stop_at):
 		for g in opt.param_groups:
 			g["lr"] = cosine_lr(step, a.steps, g["base_lr"], warm)
 		seqs = bt.sample()
@@ -985,7 +987,7 @@ def train(a):
 				step, a.steps, " ".join("%s %.4f" % kv for kv in sorted(avg.items())), npost / dt, ntok / dt,
 				dt / a.log_every, os.getloadavg()[0], time.time() - t0))
 			acc, ntok, npost, t_acc = {}, 0, 0, time.time()
-		done = time.time() - t0 > a.minutes * 60
+		done = time.time() - t0 > a.minutes * 60 or (a.stop_at is not None and step >= a.stop_at)
 		if time.time() - t_ck > a.ckpt_minutes * 60 or done or step == a.steps:
 			save_ckpt(path, m, opt, step, {"rng": rng, "args": vars(a), "hist": hist})
 			if a.weights_out:
@@ -993,7 +995,8 @@ def train(a):
 			t_ck = time.time()
 			log("checkpoint %s%s (step %d)" % (path, " and " + a.weights_out if a.weights_out else "", step))
 		if done:
-			log("time limit: %d steps this run (%d..%d) in %.0f s" % (step - start, start, step, time.time() - t0))
+			log("%s: %d steps this run (%d..%d) in %.0f s" % ("time limit" if a.stop_at is None or step < a.stop_at else "--stop-at",
+				step - start, start, step, time.time() - t0))
 			break
 
 
@@ -1106,6 +1109,8 @@ def main():
 	ap.add_argument("--dtype", default="f32", choices=["f32", "bf16", "f16"], help="--export: dtype of the motion-side tensors")
 	ap.add_argument("--steps", type=int, help="the stage's total steps, the cosine schedule's length (default s1 300, s2 5200, s3 500)")
 	ap.add_argument("--minutes", type=float, default=1e9, help="stop this run after so many minutes (checkpointed)")
+	ap.add_argument("--stop-at", type=int, metavar="STEP", help="stop this run at this step of the schedule (checkpointed), "
+		"e.g. to continue it with other data (--resume without --mirror)")
 	ap.add_argument("--ckpt-minutes", type=float, default=5.0)
 	ap.add_argument("--batch", type=int, default=16)
 	ap.add_argument("--rank", type=int, help="a new run: the twin's LoRA rank (default %d; a continuation keeps its source's)" % RANK)
