@@ -841,11 +841,11 @@ def t2m_layout(suffix, base=BASE):
 
 
 def load_motion(m, src):
-	"""Loads src into m: a .safetensors file of save_weights, or a checkpoint name under CKPT;
-	returns (its step, the path)."""
+	"""Loads src into m: a .safetensors file of save_weights (F32, or a BF16 copy of one, upcast
+	here), or a checkpoint name under CKPT; returns (its step, the path)."""
 	if src.endswith(".safetensors"):
 		sd, meta = st.load(src)
-		m.load_state_dict(sd)
+		m.load_state_dict({k: v.float() for k, v in sd.items()})
 		return int(meta.get("step", 0)), src
 	path = os.path.join(CKPT, src + ".pt")
 	d = torch.load(path)
