@@ -135,18 +135,26 @@ QUESTIONS = {
 	"gait": ["Is the person walking or running?", "Does the person walk or run?",
 		 "Is this a walk or a run?", "Walking or running?", "What is the gait, walking or running?",
 		 "Is the character walking or running?",
-		 "Would you call this walking or running?", "Is the person moving at a walk or at a run?"],
+		 "Is it a walking motion or a running one?", "Does the person stroll or run?",
+		 "Which gait is this, a walk or a run?", "Is the person jogging or walking?",
+		 "What pace is it, walking or running?", "Would you call this walking or running?", "Is the person moving at a walk or at a run?"],
 	"age": ["How old does the person seem?", "How old is the person?", "What age does the person look?",
 		"Does the person seem young or old?", "Guess the person's age.", "How old does the character look?",
-		"What is the apparent age of the person?", "Is this an old person, a young one, or an adult in between?"],
+		"What age group does the person belong to?",
+		"Is the person a youngster, an adult, or a senior?", "How young or old does the mover seem?",
+		"Does the person look elderly, young, or in between?", "What is the apparent age of the person?", "Is this an old person, a young one, or an adult in between?"],
 	"tired": ["How tired does the person seem?", "Is the person tired?", "How tired is the person?",
 		  "Does the person look tired or rested?", "How fatigued does the person appear?",
 		  "How worn out does the person look?",
-		  "Would you say the person is tired?", "How much fatigue does the person show?"],
+		  "Does the person seem exhausted?", "Is the person worn out?",
+		  "Does the person look fatigued?", "Is the person fresh or tired?", "How exhausted does the person look?",
+		  "Does the motion look weary?", "Do you think the person is tired?", "Would you say the person is tired?", "How much fatigue does the person show?"],
 	"energy": ["How energetic does the person seem?", "How much energy does the person have?",
 		   "How energetic is the motion?", "Is the person energetic?", "What is the energy level of the motion?",
 		   "How lively is the movement?",
-		   "Rate how energetic the person appears.", "How much pep does the movement have?"],
+		   "How vigorous is the movement?", "How much vigor does the person show?",
+		   "Does the person move with a lot of energy?", "How dynamic is the motion?",
+		   "Is the motion lively or sluggish?", "What is the person's energy like?", "Rate how energetic the person appears.", "How much pep does the movement have?"],
 	"style": ["What style is the motion?", "In what style does the person move?",
 		  "How would you describe the style of the movement?", "What is the manner of the motion?",
 		  "Which style does this motion have?", "Describe how the person moves.",
@@ -154,7 +162,10 @@ QUESTIONS = {
 	"yesno": ["Is the person {ing}?", "Does the person {base}?", "In this motion, is someone {ing}?",
 		  "Is it true that the person {act}?", "Yes or no: does the person {base}?",
 		  "Is the character {ing}?", "Does this clip show someone {ing}?",
-		  "Would you say the person is {ing}?", "Can you confirm that the person {act}?"],
+		  "Is the person {ing} in this clip?", "Does the motion show the person {ing}?",
+		  "Do you see the person {ing}?", "Answer yes or no: is the person {ing}?",
+		  "Does it look like the person {act}?", "Is it the case that the person {act}?",
+		  "Do you think the person is {ing}?", "Is someone {ing} here?", "Would you say the person is {ing}?", "Can you confirm that the person {act}?"],
 }
 # claim -> (3sg, gerund, base) verb phrases
 CLAIM_VP = {
@@ -247,8 +258,11 @@ def _answer(kind, c, s, rng):
 	return rng.choice(ANSWERS[kind][prop(kind, (c, s))])
 
 
-KIND_WEIGHTS = [("action", 2), ("hand", 1), ("turn", 1), ("gait", 1), ("age", 1), ("tired", 1),
-		("energy", 1), ("style", 1), ("yesno", 3)]
+# CHOICE (2026-12-08): gait, tired, energy and yes/no were near 60% on the held-out phrasings of the
+# rank-48 model (train/runs/smol/eval48.md), so they weigh more (were 1, 1, 1, 3) and have more
+# training phrasings; the held-out two of each list did not change.
+KIND_WEIGHTS = [("action", 2), ("hand", 1), ("turn", 1), ("gait", 2), ("age", 1), ("tired", 2),
+		("energy", 2), ("style", 1), ("yesno", 4)]
 
 
 def _phrasings(kind, split):
