@@ -783,6 +783,17 @@ STAGES = {
 }
 
 
+def task_mix(text):
+	"""--mix T,C,Q: three shares >= 0 that sum to 1 (argparse type)."""
+	try:
+		x = tuple(float(v) for v in text.split(","))
+	except ValueError:
+		x = ()
+	if len(x) != 3 or min(x) < 0 or abs(sum(x) - 1) > 1e-6 or not all(math.isfinite(v) for v in x):
+		raise argparse.ArgumentTypeError("want three shares >= 0 that sum to 1, e.g. 0.55,0.15,0.3; got %r" % text)
+	return x
+
+
 def param_groups(m, lr, trainable):
 	"""The trainable tensors (prefixes `trainable`; the others get requires_grad False): LoRA and
 	twin norms at lr, adapter / projector / exit head at 3 lr, the flow head (started from the
@@ -949,7 +960,11 @@ def train(a):
 		a.mirror, not a.f32, len(data.train), len(params), train_llamo.LATENTS, VAE, vae_sha[:12],
 		" ".join("%.2f" % x for x in os.getloadavg())))
 	tr = Trainer(cfgd, text, m, tok, bf16=not a.f32)
-	bt = Batcher(data, tok, cfg, rng, batch=a.batch, mix=stage["mix"])
+	mix = stage["mix"]
+	if a.mix:
+		mix = dict(zip(("t2m", "caption", "question"), a.mix))
+		log("task mix: text to motion %g, caption %g, question %g (--mix)" % a.mix)
+	bt = Batcher(data, tok, cfg, rng, batch=a.batch, mix=mix)
 	if a.standardize_bom:
 		mu, inv, spread = bom_stats(tr, bt)
 		m.motion_projector.standardize(mu, inv)
@@ -1113,6 +1128,9 @@ def main():
 		"e.g. to continue it with other data (--resume without --mirror)")
 	ap.add_argument("--ckpt-minutes", type=float, default=5.0)
 	ap.add_argument("--batch", type=int, default=16)
+	ap.add_argument("--mix", type=task_mix, metavar="T,C,Q", help="the shares of text to motion, caption and question "
+			"sequences in a batch (default s1, s2 %s; s3 text to motion only); give it again with --resume" %
+			",".join("%g" % MIX[k] for k in ("t2m", "caption", "question")))
 	ap.add_argument("--rank", type=int, help="a new run: the twin's LoRA rank (default %d; a continuation keeps its source's)" % RANK)
 	ap.add_argument("--t2m-suffix", help="a new run: the text after {prompt} in the text to motion layout instead of the "
 			"chat template's '<|im_end|>\\n<|im_start|>assistant\\n' (Python escapes decoded; kept with the weights)")
