@@ -962,7 +962,7 @@ def train(a):
 	tr = Trainer(cfgd, text, m, tok, bf16=not a.f32)
 	mix = stage["mix"]
 	if a.mix:
-		mix = dict(zip(("t2m", "caption", "question"), a.mix))
+		mix = dict(zip(MIX, a.mix))
 		log("task mix: text to motion %g, caption %g, question %g (--mix)" % a.mix)
 	bt = Batcher(data, tok, cfg, rng, batch=a.batch, mix=mix)
 	if a.standardize_bom:
@@ -1130,7 +1130,7 @@ def main():
 	ap.add_argument("--batch", type=int, default=16)
 	ap.add_argument("--mix", type=task_mix, metavar="T,C,Q", help="the shares of text to motion, caption and question "
 			"sequences in a batch (default s1, s2 %s; s3 text to motion only); give it again with --resume" %
-			",".join("%g" % MIX[k] for k in ("t2m", "caption", "question")))
+			",".join("%g" % v for v in MIX.values()))
 	ap.add_argument("--rank", type=int, help="a new run: the twin's LoRA rank (default %d; a continuation keeps its source's)" % RANK)
 	ap.add_argument("--t2m-suffix", help="a new run: the text after {prompt} in the text to motion layout instead of the "
 			"chat template's '<|im_end|>\\n<|im_start|>assistant\\n' (Python escapes decoded; kept with the weights)")
@@ -1149,6 +1149,8 @@ def main():
 	ap.add_argument("--log-every", type=int, default=10)
 	ap.add_argument("--log", default=LOG, help="log file (default train/runs/smol/log.txt; '' for none)")
 	a = ap.parse_args()
+	if a.mix and a.stage == "s3":
+		ap.error("--mix: s3 trains on text to motion only")
 	LOG = a.log
 	torch.set_num_threads(a.threads)
 	if a.check:
